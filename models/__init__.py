@@ -1,0 +1,1 @@
+"""Scoring: red-flag indicators, competitiveness metrics and the corruption-risk index."""

@@ -1,0 +1,1 @@
+"""OCDS core: mapping to releases, compiling, schema handling and validation."""

@@ -1,0 +1,269 @@
+"""The pipeline steps, one function each, called by the DAG, the CLI and the tests.
+
+Every step takes the settings and one data interval, reads only what that interval needs, writes to a temporary
+place and swaps the result in, and returns a small summary (also written to ``reports/<key>/<step>.json``).
+Layout under the data root::
+
+    raw/<source>/<key>/                  landed pages + manifest.json (extract)
+    releases/<source>/<key>/             releases.jsonl.gz, quarantine.jsonl.gz (normalize)
+    compiled/<key>/                      compiled_releases.jsonl.gz: every process as of this interval (compile)
+    warehouse/<key>/                     parquet/<table>/year=YYYY/*.parquet + semaforo.duckdb (tables, score)
+    checks/<key>/validation.json         schema validation report (validate)
+    publish/<key>/, publish/latest       the publication (publish)
+    reports/<key>/<step>.json            what each step did
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from transforms import jsonio, tables
+from transforms import publish as publishing
+from transforms.errors import SemaforoError, ValidationFailed
+from transforms.intervals import Interval
+from transforms.ocds import compile as ocds_compile
+from transforms.ocds.mapping import to_releases
+from transforms.ocds.schema import load_schema
+from transforms.ocds.validate import Report, Validator
+from transforms.settings import Settings
+from transforms.sources import compranet_api
+
+log = logging.getLogger(__name__)
+STEPS = ("extract", "normalize", "compile", "validate", "build_tables", "score", "publish")
+F = TypeVar("F", bound=Callable[..., dict[str, Any]])
+
+
+def reports_dir(settings: Settings, interval: Interval) -> Path:
+    """Return the folder of an interval's step reports."""
+    return settings.data_root / "reports" / interval.key
+
+
+def step(func: F) -> F:
+    """Time a step, log its summary and write it to ``reports/<key>/<step>.json``."""
+
+    @wraps(func)
+    def wrapper(settings: Settings, interval: Interval, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        log.info("%s %s: starting", func.__name__, interval.key)
+        summary = func(settings, interval, *args, **kwargs)
+        summary = {"step": func.__name__, "interval": interval.key, **summary,
+                   "seconds": round(time.perf_counter() - started, 3)}
+        jsonio.write_json(reports_dir(settings, interval) / f"{func.__name__}.json", summary)
+        log.info("%s %s: %s", func.__name__, interval.key, summary)
+        return summary
+
+    return wrapper  # type: ignore[return-value]
+
+
+def releases_dir(settings: Settings, key: str) -> Path:
+    """Return the folder of one interval's releases."""
+    return settings.data_root / "releases" / settings.source_name / key
+
+
+def compiled_path(settings: Settings, key: str) -> Path:
+    """Return the compiled releases file as of one interval."""
+    return settings.data_root / "compiled" / key / "compiled_releases.jsonl.gz"
+
+
+def warehouse_dir(settings: Settings, key: str) -> Path:
+    """Return the folder of one interval's tables."""
+    return settings.data_root / "warehouse" / key
+
+
+def release_partitions(settings: Settings, up_to: str) -> list[str]:
+    """Return the keys of every landed release partition up to and including ``up_to``, in order."""
+    root = settings.data_root / "releases" / settings.source_name
+    if not root.exists():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name <= up_to)
+
+
+def iter_releases(settings: Settings, up_to: str) -> Iterator[dict[str, Any]]:
+    """Yield every release of every partition up to ``up_to``, oldest partition first."""
+    for key in release_partitions(settings, up_to):
+        yield from jsonio.read_jsonl(releases_dir(settings, key) / "releases.jsonl.gz")
+
+
+# -- steps ----------------------------------------------------------------------------------------------------
+@step
+def extract(settings: Settings, interval: Interval) -> dict[str, Any]:
+    """Land every stage updated within the interval from the stage API."""
+    result = compranet_api.extract(settings, interval)
+    return {"records_in": sum(result["records"].values()), "by_stage": result["records"], "retries": result["retries"],
+            "path": result["path"]}
+
+
+@step
+def normalize(settings: Settings, interval: Interval) -> dict[str, Any]:
+    """Map the landed records to OCDS releases; quarantine what cannot be mapped, with the reason."""
+    records = list(compranet_api.read_landed(settings, interval))
+    releases, quarantined = to_releases(records, settings.ocid_prefix)
+    releases.sort(key=lambda r: (r["ocid"], r["date"], r["id"]))
+    folder = releases_dir(settings, interval.key)
+    jsonio.write_jsonl(folder / "releases.jsonl.gz", releases)
+    jsonio.write_jsonl(folder / "quarantine.jsonl.gz", quarantined)
+    mapped = len(records) - len(quarantined)
+    return {"records_in": len(records), "records_mapped": mapped, "records_quarantined": len(quarantined),
+            "releases_out": len(releases), "ocids": len({r["ocid"] for r in releases})}
+
+
+@step
+def compile(settings: Settings, interval: Interval) -> dict[str, Any]:  # noqa: A001 - the step's name
+    """Compile every release up to this interval into one compiled release per ocid."""
+    schema = load_schema(settings)
+    count = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal count
+        for release in iter_releases(settings, interval.key):
+            count += 1
+            yield release
+
+    written = jsonio.write_jsonl(compiled_path(settings, interval.key), ocds_compile.compile_releases(counted(), schema))
+    return {"releases_in": count, "compiled_releases": written}
+
+
+@step
+def validate(settings: Settings, interval: Interval) -> dict[str, Any]:
+    """Validate this interval's releases and the compiled releases against the official release schema."""
+    validator = Validator(settings)
+    releases = validator.check(jsonio.read_jsonl(releases_dir(settings, interval.key) / "releases.jsonl.gz"),
+                               label="releases")
+    compiled = validator.check(jsonio.read_jsonl(compiled_path(settings, interval.key)), label="compiled")
+    report = {"releases": releases.to_dict(), "compiled": compiled.to_dict()}
+    jsonio.write_json(settings.data_root / "checks" / interval.key / "validation.json", report)
+    for name, result in (("releases", releases), ("compiled releases", compiled)):
+        if not result.ok:
+            raise ValidationFailed(f"{name} of {interval.key} fail the OCDS 1.1.5 schema:\n{result.format()}")
+    return {"releases_checked": releases.documents, "compiled_checked": compiled.documents, "errors": 0}
+
+
+@step
+def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
+    """Flatten the compiled releases into the star schema (Parquet by year) and a DuckDB file."""
+    rows = tables.flatten(jsonio.read_jsonl(compiled_path(settings, interval.key)))
+    final = warehouse_dir(settings, interval.key)
+    staging = final.with_name(f".staging-{interval.key}")
+    shutil.rmtree(staging, ignore_errors=True)
+    for name, table_rows in rows.items():
+        tables.write_parquet(staging / "parquet", name, tables.to_arrow(name, table_rows))
+    tables.build_duckdb(staging / "semaforo.duckdb", staging / "parquet", rows)
+    publishing.swap_folder(staging, final)
+    return {"rows": {name: len(table_rows) for name, table_rows in rows.items()},
+            "duckdb": str(final / "semaforo.duckdb")}
+
+
+@step
+def score(settings: Settings, interval: Interval) -> dict[str, Any]:
+    """Run the red-flag indicators over the compiled releases and store ``out_flags``."""
+    from models.indicators import run_all
+
+    flags = run_all(list(jsonio.read_jsonl(compiled_path(settings, interval.key))))
+    flags.sort(key=lambda f: (f["indicator"], f["unit"], f["unit_id"]))
+    folder = warehouse_dir(settings, interval.key)
+    table = tables.to_arrow("out_flags", flags)
+    tables.write_parquet(folder / "parquet", "out_flags", table)
+    with duckdb.connect(str(folder / "semaforo.duckdb")) as con:
+        con.register("flags_arrow", table)
+        con.execute("CREATE OR REPLACE TABLE out_flags AS SELECT * FROM flags_arrow")
+        con.execute("CHECKPOINT")
+    by_indicator: dict[str, int] = {}
+    for flag in flags:
+        by_indicator[flag["indicator"]] = by_indicator.get(flag["indicator"], 0) + 1
+    return {"flags": len(flags), "by_indicator": by_indicator}
+
+
+@step
+def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
+    """Publish record and release packages, the DuckDB file, flags, datapackage.json and SHA256SUMS."""
+    key = interval.key
+    root = settings.data_root / "publish"
+    staging = root / f".staging-{key}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    published = interval.end.isoformat()
+
+    releases = list(iter_releases(settings, key))
+    releases.sort(key=lambda r: (r["ocid"], r["date"], r["id"]))
+    release_meta = publishing.package_metadata(settings, key, "releases.jsonl.gz", published)
+    jsonio.write_jsonl(staging / "releases.jsonl.gz", publishing.release_packages(releases, release_meta))
+    by_ocid: dict[str, list[dict[str, Any]]] = {}
+    for release in releases:
+        by_ocid.setdefault(release["ocid"], []).append(release)
+    record_meta = publishing.package_metadata(settings, key, "records.jsonl.gz", published)
+    compiled = jsonio.read_jsonl(compiled_path(settings, key))
+    records = jsonio.write_jsonl(
+        staging / "records.jsonl.gz", publishing.record_packages(compiled, by_ocid, record_meta, release_meta["uri"])
+    )
+
+    warehouse = warehouse_dir(settings, key)
+    shutil.copyfile(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
+    with duckdb.connect(str(warehouse / "semaforo.duckdb"), read_only=True) as con:
+        flag_rows = con.execute("SELECT * FROM out_flags ORDER BY indicator, unit, unit_id").fetchall()
+        columns = [d[0] for d in con.description]
+    with open(staging / "flags.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        writer.writerows(flag_rows)
+
+    descriptions = {
+        "records.jsonl.gz": "OCDS 1.1 record packages, one per line (gzip JSON Lines), each holding up to "
+        f"{publishing.PACKAGE_SIZE} records ordered by ocid.",
+        "releases.jsonl.gz": "OCDS 1.1 release packages, one per line (gzip JSON Lines).",
+        "semaforo.duckdb": "DuckDB database with the star schema and the red flags.",
+        "flags.csv": "Red flags raised, one row per flag (see the indicator catalogue).",
+    }
+    schemas = {"flags.csv": {"fields": [{"name": f["name"], "type": f["type"], "description": f["description"]}
+                                        for f in tables.table_schemas()["out_flags"]["fields"]]}}
+    jsonio.write_json(staging / "datapackage.json", publishing.describe(staging, descriptions, schemas, key, settings))
+    publishing.write_checksums(staging)
+    final = root / key
+    publishing.swap_folder(staging, final)
+    latest = root / "latest"
+    current = latest.resolve().name if latest.is_symlink() else ""
+    if key >= current:  # a backfill of an older date never moves "latest" backwards
+        publishing.switch_latest(root, key)
+    return {"path": str(final), "records": sum(len(p["records"]) for p in jsonio.read_jsonl(final / "records.jsonl.gz")),
+            "record_packages": records, "releases": len(releases), "files": sorted(p.name for p in final.iterdir())}
+
+
+
+def run_interval(settings: Settings, interval: Interval) -> dict[str, dict[str, Any]]:
+    """Run every step for one interval in order, outside Airflow (the CLI's ``semaforo run``)."""
+    results = {}
+    for name, func in STEP_FUNCTIONS.items():
+        results[name] = func(settings, interval)
+    return results
+
+
+STEP_FUNCTIONS: dict[str, Callable[[Settings, Interval], dict[str, Any]]] = {
+    "extract": extract,
+    "normalize": normalize,
+    "compile": compile,
+    "validate": validate,
+    "build_tables": build_tables,
+    "score": score,
+    "publish": publish,
+}
+
+
+def run_report(settings: Settings, interval: Interval) -> dict[str, Any]:
+    """Gather the step reports of one interval into ``reports/<key>/run.json``."""
+    folder = reports_dir(settings, interval)
+    steps = {name: jsonio.read_json(folder / f"{name}.json") for name in STEPS if (folder / f"{name}.json").exists()}
+    report = {"interval": {"start": interval.start.isoformat(), "end": interval.end.isoformat(), "key": interval.key},
+              "steps": steps, "complete": len(steps) == len(STEPS)}
+    jsonio.write_json(folder / "run.json", report)
+    return report
+
+
+__all__ = ["STEPS", "STEP_FUNCTIONS", "SemaforoError", "Report", "run_interval", "run_report"]

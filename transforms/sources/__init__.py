@@ -1,0 +1,1 @@
+"""Sources: adapters that fetch or generate data and land it, nothing else."""
