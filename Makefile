@@ -6,6 +6,12 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
+# Offline machines: when a local copy of the OCDS 1.1.5 schema sits beside the checkout (as on CI), use it instead
+# of downloading. Elsewhere the schema is downloaded once from standard.open-contracting.org and cached.
+LOCAL_OCDS_SCHEMA := $(wildcard $(abspath $(CURDIR)/../shared/ocds/1.1.5))
+ifneq ($(LOCAL_OCDS_SCHEMA),)
+export SEMAFORO_OCDS_SCHEMA_DIR ?= $(LOCAL_OCDS_SCHEMA)
+endif
 
 .PHONY: install demo test test-fast lint format bench lock docs clean
 

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -29,7 +29,7 @@ def loads(data: bytes | str) -> Any:
 def open_read(path: Path) -> IO[bytes]:
     """Open a plain or gzip file for binary reading."""
     if str(path).endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return open(path, "rb")
 
 

@@ -55,8 +55,12 @@ def step(func: F) -> F:
         started = time.perf_counter()
         log.info("%s %s: starting", func.__name__, interval.key)
         summary = func(settings, interval, *args, **kwargs)
-        summary = {"step": func.__name__, "interval": interval.key, **summary,
-                   "seconds": round(time.perf_counter() - started, 3)}
+        summary = {
+            "step": func.__name__,
+            "interval": interval.key,
+            **summary,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
         jsonio.write_json(reports_dir(settings, interval) / f"{func.__name__}.json", summary)
         log.info("%s %s: %s", func.__name__, interval.key, summary)
         return summary
@@ -98,8 +102,12 @@ def iter_releases(settings: Settings, up_to: str) -> Iterator[dict[str, Any]]:
 def extract(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Land every stage updated within the interval from the stage API."""
     result = compranet_api.extract(settings, interval)
-    return {"records_in": sum(result["records"].values()), "by_stage": result["records"], "retries": result["retries"],
-            "path": result["path"]}
+    return {
+        "records_in": sum(result["records"].values()),
+        "by_stage": result["records"],
+        "retries": result["retries"],
+        "path": result["path"],
+    }
 
 
 @step
@@ -112,12 +120,17 @@ def normalize(settings: Settings, interval: Interval) -> dict[str, Any]:
     jsonio.write_jsonl(folder / "releases.jsonl.gz", releases)
     jsonio.write_jsonl(folder / "quarantine.jsonl.gz", quarantined)
     mapped = len(records) - len(quarantined)
-    return {"records_in": len(records), "records_mapped": mapped, "records_quarantined": len(quarantined),
-            "releases_out": len(releases), "ocids": len({r["ocid"] for r in releases})}
+    return {
+        "records_in": len(records),
+        "records_mapped": mapped,
+        "records_quarantined": len(quarantined),
+        "releases_out": len(releases),
+        "ocids": len({r["ocid"] for r in releases}),
+    }
 
 
 @step
-def compile(settings: Settings, interval: Interval) -> dict[str, Any]:  # noqa: A001 - the step's name
+def compile(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Compile every release up to this interval into one compiled release per ocid."""
     schema = load_schema(settings)
     count = 0
@@ -128,7 +141,9 @@ def compile(settings: Settings, interval: Interval) -> dict[str, Any]:  # noqa: 
             count += 1
             yield release
 
-    written = jsonio.write_jsonl(compiled_path(settings, interval.key), ocds_compile.compile_releases(counted(), schema))
+    written = jsonio.write_jsonl(
+        compiled_path(settings, interval.key), ocds_compile.compile_releases(counted(), schema)
+    )
     return {"releases_in": count, "compiled_releases": written}
 
 
@@ -136,8 +151,9 @@ def compile(settings: Settings, interval: Interval) -> dict[str, Any]:  # noqa: 
 def validate(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Validate this interval's releases and the compiled releases against the official release schema."""
     validator = Validator(settings)
-    releases = validator.check(jsonio.read_jsonl(releases_dir(settings, interval.key) / "releases.jsonl.gz"),
-                               label="releases")
+    releases = validator.check(
+        jsonio.read_jsonl(releases_dir(settings, interval.key) / "releases.jsonl.gz"), label="releases"
+    )
     compiled = validator.check(jsonio.read_jsonl(compiled_path(settings, interval.key)), label="compiled")
     report = {"releases": releases.to_dict(), "compiled": compiled.to_dict()}
     jsonio.write_json(settings.data_root / "checks" / interval.key / "validation.json", report)
@@ -158,8 +174,10 @@ def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
         tables.write_parquet(staging / "parquet", name, tables.to_arrow(name, table_rows))
     tables.build_duckdb(staging / "semaforo.duckdb", staging / "parquet", rows)
     publishing.swap_folder(staging, final)
-    return {"rows": {name: len(table_rows) for name, table_rows in rows.items()},
-            "duckdb": str(final / "semaforo.duckdb")}
+    return {
+        "rows": {name: len(table_rows) for name, table_rows in rows.items()},
+        "duckdb": str(final / "semaforo.duckdb"),
+    }
 
 
 @step
@@ -222,8 +240,14 @@ def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
         "semaforo.duckdb": "DuckDB database with the star schema and the red flags.",
         "flags.csv": "Red flags raised, one row per flag (see the indicator catalogue).",
     }
-    schemas = {"flags.csv": {"fields": [{"name": f["name"], "type": f["type"], "description": f["description"]}
-                                        for f in tables.table_schemas()["out_flags"]["fields"]]}}
+    schemas = {
+        "flags.csv": {
+            "fields": [
+                {"name": f["name"], "type": f["type"], "description": f["description"]}
+                for f in tables.table_schemas()["out_flags"]["fields"]
+            ]
+        }
+    }
     jsonio.write_json(staging / "datapackage.json", publishing.describe(staging, descriptions, schemas, key, settings))
     publishing.write_checksums(staging)
     final = root / key
@@ -232,9 +256,13 @@ def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
     current = latest.resolve().name if latest.is_symlink() else ""
     if key >= current:  # a backfill of an older date never moves "latest" backwards
         publishing.switch_latest(root, key)
-    return {"path": str(final), "records": sum(len(p["records"]) for p in jsonio.read_jsonl(final / "records.jsonl.gz")),
-            "record_packages": records, "releases": len(releases), "files": sorted(p.name for p in final.iterdir())}
-
+    return {
+        "path": str(final),
+        "records": sum(len(p["records"]) for p in jsonio.read_jsonl(final / "records.jsonl.gz")),
+        "record_packages": records,
+        "releases": len(releases),
+        "files": sorted(p.name for p in final.iterdir()),
+    }
 
 
 def run_interval(settings: Settings, interval: Interval) -> dict[str, dict[str, Any]]:
@@ -260,10 +288,13 @@ def run_report(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Gather the step reports of one interval into ``reports/<key>/run.json``."""
     folder = reports_dir(settings, interval)
     steps = {name: jsonio.read_json(folder / f"{name}.json") for name in STEPS if (folder / f"{name}.json").exists()}
-    report = {"interval": {"start": interval.start.isoformat(), "end": interval.end.isoformat(), "key": interval.key},
-              "steps": steps, "complete": len(steps) == len(STEPS)}
+    report = {
+        "interval": {"start": interval.start.isoformat(), "end": interval.end.isoformat(), "key": interval.key},
+        "steps": steps,
+        "complete": len(steps) == len(STEPS),
+    }
     jsonio.write_json(folder / "run.json", report)
     return report
 
 
-__all__ = ["STEPS", "STEP_FUNCTIONS", "SemaforoError", "Report", "run_interval", "run_report"]
+__all__ = ["STEPS", "STEP_FUNCTIONS", "Report", "SemaforoError", "run_interval", "run_report"]

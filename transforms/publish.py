@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from transforms import jsonio
 from transforms.ocds.mapping import EXTENSIONS
 from transforms.settings import Settings
 
@@ -57,11 +56,14 @@ def record_packages(
     release_package_uri: str,
 ) -> Iterator[dict[str, Any]]:
     """Yield record packages: each record links its releases (``uri#id``, oldest first) and embeds the compiled one."""
+
     def record(compiled_release: dict[str, Any]) -> dict[str, Any]:
         linked = sorted(releases_by_ocid.get(compiled_release["ocid"], []), key=lambda r: r["date"])
         return {
             "ocid": compiled_release["ocid"],
-            "releases": [{"url": f"{release_package_uri}#{r['id']}", "date": r["date"], "tag": r["tag"]} for r in linked],
+            "releases": [
+                {"url": f"{release_package_uri}#{r['id']}", "date": r["date"], "tag": r["tag"]} for r in linked
+            ],
             "compiledRelease": compiled_release,
         }
 
@@ -89,10 +91,14 @@ MEDIA_TYPES = {
 }
 
 
-def describe(folder: Path, descriptions: dict[str, str], schemas: dict[str, dict[str, Any]], key: str, settings: Settings) -> dict[str, Any]:
+def describe(
+    folder: Path, descriptions: dict[str, str], schemas: dict[str, dict[str, Any]], key: str, settings: Settings
+) -> dict[str, Any]:
     """Build the Frictionless data package descriptor for every file in ``folder``."""
     resources = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in ("datapackage.json", "SHA256SUMS")):
+    for path in sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.name not in ("datapackage.json", "SHA256SUMS")
+    ):
         relative = path.relative_to(folder).as_posix()
         name = relative.lower().replace("/", "-").replace(".", "-").replace("_", "-")
         resource: dict[str, Any] = {

@@ -62,9 +62,7 @@ def _check_unknown(environ: dict[str, str]) -> None:
     known = {PREFIX + name.upper() for name in Settings.model_fields}
     unknown = sorted(key for key in environ if key.startswith(PREFIX) and key not in known)
     if unknown:
-        raise SettingsError(
-            f"unknown setting(s) {', '.join(unknown)}; known settings are {', '.join(sorted(known))}"
-        )
+        raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known settings are {', '.join(sorted(known))}")
 
 
 def load_settings(**overrides: object) -> Settings:

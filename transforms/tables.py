@@ -162,8 +162,12 @@ def flatten(compiled: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
             )
             for supplier in suppliers:
                 rows["core_award_suppliers"].append(
-                    {**key, "award_id": _str(award.get("id")), "supplier_id": _str(supplier.get("id")),
-                     "supplier_name": supplier.get("name")}
+                    {
+                        **key,
+                        "award_id": _str(award.get("id")),
+                        "supplier_id": _str(supplier.get("id")),
+                        "supplier_name": supplier.get("name"),
+                    }
                 )
         for contract in contracts:
             amount, currency = _value(contract.get("value"))
@@ -270,5 +274,5 @@ def build_duckdb(database: Path, parquet_root: Path, tables: Iterable[str]) -> N
             con.execute(f"COMMENT ON TABLE \"{table}\" IS '{schema['description'].replace(chr(39), chr(39) * 2)}'")
             for field in schema["fields"]:
                 comment = field["description"].replace("'", "''")
-                con.execute(f"COMMENT ON COLUMN \"{table}\".\"{field['name']}\" IS '{comment}'")
+                con.execute(f'COMMENT ON COLUMN "{table}"."{field["name"]}" IS \'{comment}\'')
         con.execute("CHECKPOINT")

@@ -24,7 +24,12 @@ def compute(compiled: Iterable[dict[str, Any]], settings: dict[str, Any]) -> Ite
             continue
         tender = release.get("tender") or {}
         count = tender.get("numberOfTenderers")
-        if isinstance(count, int | float) and not isinstance(count, bool) and count == 1 and tender.get("procurementMethod") in methods:
+        if (
+            isinstance(count, int | float)
+            and not isinstance(count, bool)
+            and count == 1
+            and tender.get("procurementMethod") in methods
+        ):
             yield {
                 "indicator": "R018",
                 "unit": "process",

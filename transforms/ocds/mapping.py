@@ -15,10 +15,10 @@ from typing import Any
 from transforms.intervals import MEXICO_CITY
 from transforms.ocds import vocab
 
-BIDS_EXTENSION = "https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/v1.1.5/extension.json"
-PARTY_SCALE_EXTENSION = (
-    "https://raw.githubusercontent.com/open-contracting-extensions/ocds_partyDetails_scale_extension/master/extension.json"
+BIDS_EXTENSION = (
+    "https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/v1.1.5/extension.json"
 )
+PARTY_SCALE_EXTENSION = "https://raw.githubusercontent.com/open-contracting-extensions/ocds_partyDetails_scale_extension/master/extension.json"
 EXTENSIONS = [BIDS_EXTENSION, PARTY_SCALE_EXTENSION]
 
 TAGS = {
@@ -90,7 +90,7 @@ def money(value: object, currency: object, field: str) -> dict[str, Any] | None:
     if number is None:
         return None
     code = str(currency or "MXN").strip().upper()
-    if not re.fullmatch(r"[A-Z]{3}", code) or code in {"TES", "OTH"}:
+    if not re.fullmatch(r"[A-Z]{3}", code) or code in {"OTH", "XXX", "XTS"}:  # "other", "no currency", "testing"
         raise Unmappable(f"{field}: currency {currency!r} is not an ISO 4217 code")
     return {"amount": number, "currency": code}
 
@@ -198,11 +198,18 @@ def _base(record: dict[str, Any], stage: str, prefix: str, release_id: str | Non
         "initiationType": "tender",
         "parties": parties,
         "buyer": _ref(buyer),
+        "tender": _tender_core(record),
     }
 
 
 def _tender_core(record: dict[str, Any]) -> dict[str, Any]:
-    return {"id": str(record.get("codigo_expediente") or record["id"])}
+    """The tender fields every stage record carries: its id and the procedure type (CompraNet repeats them)."""
+    raw_type = record.get("tipo_procedimiento")
+    return {
+        "id": str(record.get("codigo_expediente") or record["id"]),
+        "procurementMethod": vocab.procurement_method(raw_type),
+        "procurementMethodDetails": raw_type,
+    }
 
 
 def _competitive(record: dict[str, Any]) -> bool:
@@ -221,14 +228,16 @@ def map_planning(record: dict[str, Any], prefix: str) -> dict[str, Any]:
         }
     }
     release["tender"] = {
-        **_tender_core(record),
+        **release["tender"],
         "status": "planned",
         "items": [_item("1", record.get("clave_cucop"), record.get("descripcion"))],
     }
     return _clean(release)
 
 
-def _item(item_id: str, cucop: object, description: object, quantity: object = None, unit: object = None) -> dict[str, Any]:
+def _item(
+    item_id: str, cucop: object, description: object, quantity: object = None, unit: object = None
+) -> dict[str, Any]:
     return {
         "id": item_id,
         "description": description,
@@ -241,23 +250,26 @@ def _item(item_id: str, cucop: object, description: object, quantity: object = N
 def map_tender(record: dict[str, Any], prefix: str) -> dict[str, Any]:
     """Tender notice (registro del procedimiento) → ``tender`` release."""
     release = _base(record, "tenders", prefix)
-    raw_type = record.get("tipo_procedimiento")
     procuring = procuring_party(record)
     start = rfc3339(record.get("fecha_publicacion"), "fecha_publicacion")
     end = rfc3339(record.get("fecha_apertura"), "fecha_apertura")
     release["tender"] = {
-        **_tender_core(record),
+        **release["tender"],
         "title": record.get("titulo_expediente"),
         "status": "active",
-        "procurementMethod": vocab.procurement_method(raw_type),
-        "procurementMethodDetails": raw_type,
         "mainProcurementCategory": vocab.CATEGORIES.get(vocab.norm(record.get("tipo_contratacion"))),
         "submissionMethod": vocab.SUBMISSION.get(vocab.norm(record.get("forma_procedimiento"))),
         "tenderPeriod": {"startDate": start, "endDate": end} if _competitive(record) else None,
         "procuringEntity": _ref(procuring) if procuring else None,
         "value": money(record.get("monto_estimado"), record.get("moneda"), "monto_estimado"),
         "items": [
-            _item(str(p.get("partida", i)), p.get("clave_cucop"), p.get("descripcion"), p.get("cantidad"), p.get("unidad"))
+            _item(
+                str(p.get("partida", i)),
+                p.get("clave_cucop"),
+                p.get("descripcion"),
+                p.get("cantidad"),
+                p.get("unidad"),
+            )
             for i, p in enumerate(record.get("partidas") or [], start=1)
         ],
         "documents": [{"id": "anuncio", "documentType": "tenderNotice", "url": record["anuncio"]}]
@@ -276,7 +288,8 @@ def map_bids(records: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
     first = max(records, key=lambda r: (str(r.get("actualizado")), str(r.get("id"))))
     digest = hashlib.sha1("|".join(sorted(str(r.get("id")) for r in records)).encode()).hexdigest()[:10]
     release = _base(first, "bids", prefix, release_id=f"bids-{first.get('codigo_expediente')}-{digest}")
-    details, tenderers = [], {}
+    details: list[dict[str, Any]] = []
+    tenderers: dict[str, dict[str, Any]] = {}
     currency = None
     for record in sorted(records, key=lambda r: str(r.get("id"))):
         party = supplier_party(record, ["tenderer"])
@@ -302,14 +315,26 @@ def map_bids(records: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
         ("disqualifiedBids", sum(d.get("status") == "disqualified" for d in details)),
         ("bidders", len(tenderers)),
     ]
-    statistics: list[dict[str, Any]] = [{"id": measure, "measure": measure, "value": value} for measure, value in stats]
+    statistics: list[dict[str, Any]] = [
+        {"id": measure, "measure": measure, "value": value} for measure, value in stats
+    ]
     if amounts:
         statistics += [
-            {"id": "lowestValidBidValue", "measure": "lowestValidBidValue", "value": min(amounts), "currency": currency},
-            {"id": "highestValidBidValue", "measure": "highestValidBidValue", "value": max(amounts), "currency": currency},
+            {
+                "id": "lowestValidBidValue",
+                "measure": "lowestValidBidValue",
+                "value": min(amounts),
+                "currency": currency,
+            },
+            {
+                "id": "highestValidBidValue",
+                "measure": "highestValidBidValue",
+                "value": max(amounts),
+                "currency": currency,
+            },
         ]
     release["tender"] = {
-        **_tender_core(first),
+        **release["tender"],
         "numberOfTenderers": len(tenderers),
         "tenderers": [_ref(p) for p in tenderers.values()],
     }
@@ -472,5 +497,7 @@ def to_releases(
             releases.append(map_bids(group, prefix))
         except Unmappable as exc:
             for record in group:
-                quarantined.append({"stage": "bids", "record_id": record.get("id"), "reason": str(exc), "record": record})
+                quarantined.append(
+                    {"stage": "bids", "record_id": record.get("id"), "reason": str(exc), "record": record}
+                )
     return releases, quarantined

@@ -135,7 +135,9 @@ def _swap_in(partial: Path, final: Path) -> None:
         os.replace(partial, final)
 
 
-def _pages(client: RetryingClient, settings: Settings, interval: Interval, stage: str, progress: dict[str, Any]) -> Iterator[Any]:
+def _pages(
+    client: RetryingClient, settings: Settings, interval: Interval, stage: str, progress: dict[str, Any]
+) -> Iterator[Any]:
     if progress["done"]:
         return
     params: dict[str, Any] = {

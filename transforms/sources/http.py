@@ -89,14 +89,18 @@ class RetryingClient:
             else:
                 if response.status_code == 200:
                     try:
-                        return Fetched(str(response.url), response.content, orjson.loads(response.content), attempt + 1)
+                        return Fetched(
+                            str(response.url), response.content, orjson.loads(response.content), attempt + 1
+                        )
                     except orjson.JSONDecodeError as exc:
                         problem = f"invalid JSON ({exc})"
                 elif response.status_code in RETRY_STATUSES:
                     problem = f"HTTP {response.status_code}"
                     hint = _retry_after(response)
                 else:
-                    raise SourceError(f"GET {response.url} answered HTTP {response.status_code}: {response.text[:200]}")
+                    raise SourceError(
+                        f"GET {response.url} answered HTTP {response.status_code}: {response.text[:200]}"
+                    )
             log.warning("GET %s failed (%s); attempt %d of %d", url, problem, attempt + 1, self.attempts)
             if attempt + 1 < self.attempts:
                 self._wait(attempt, hint)

@@ -22,6 +22,7 @@ from transforms.intervals import MEXICO_CITY
 from transforms.sources import catalog
 
 STAGES = ("planning", "tenders", "bids", "awards", "contracts", "amendments", "payments")
+TEMPLATE_NUMBERS = {"open": "01", "invitation": "04", "direct": "07", "other": "08"}
 PATTERNS = ("single_bid", "short_submission", "amendment_increase", "amendment_extension")
 T = TypeVar("T")
 
@@ -117,14 +118,26 @@ class _Builder:
         for index, (siglas, name, ramo) in enumerate(institutions):
             units = []
             for unit_index in range(rng.randint(1, 3)):
-                clave_uc = f"{ramo.zfill(3)}{chr(65 + index % 26)}{rng.randint(0, 9)}{chr(65 + unit_index)}{rng.randint(1, 999):03d}"
-                units.append({"clave_uc": clave_uc, "nombre_uc": f"{siglas}-{rng.choice(catalog.UC_UNITS)} #{clave_uc}"})
+                clave_uc = (
+                    f"{ramo.zfill(3)}{chr(65 + index % 26)}{rng.randint(0, 9)}{chr(65 + unit_index)}"
+                    f"{rng.randint(1, 999):03d}"
+                )
+                units.append(
+                    {"clave_uc": clave_uc, "nombre_uc": f"{siglas}-{rng.choice(catalog.UC_UNITS)} #{clave_uc}"}
+                )
             # A Zipf-like weight: a few institutions buy most, as in CompraNet.
             weight = 1.0 / (index + 1) ** 0.8
-            responsable = f"{rng.choice(['María', 'José', 'Juan', 'Ana', 'Luis', 'Laura'])} {rng.choice(['García', 'Hernández', 'López', 'Martínez', 'Pérez'])}"
+            first = rng.choice(["María", "José", "Juan", "Ana", "Luis", "Laura"])
+            responsable = f"{first} {rng.choice(['García', 'Hernández', 'López', 'Martínez', 'Pérez'])}"
             self.universe.buyers.append(
-                {"siglas": siglas, "dependencia": name, "ramo": ramo, "units": units, "weight": weight,
-                 "responsable": responsable}
+                {
+                    "siglas": siglas,
+                    "dependencia": name,
+                    "ramo": ramo,
+                    "units": units,
+                    "weight": weight,
+                    "responsable": responsable,
+                }
             )
 
     def make_suppliers(self) -> None:
@@ -256,7 +269,8 @@ class _Builder:
                 "ramo": buyer["ramo"],
                 "responsable": buyer["responsable"],
                 "titulo_expediente": title,
-                "plantilla_expediente": f"{'01' if method == 'open' else '04' if method == 'invitation' else '07'}. {raw_type} {character} {'LOPSRM' if law == 'O' else 'LAASSP'}",
+                "plantilla_expediente": f"{TEMPLATE_NUMBERS[method]}. {raw_type} {character} "
+                + ("LOPSRM" if law == "O" else "LAASSP"),
                 "caracter": character,
                 "tipo_contratacion": contracting_type,
                 "forma_procedimiento": _weighted(rng, catalog.FORMS) if competitive else "",
@@ -265,8 +279,13 @@ class _Builder:
                 "monto_estimado": estimate if competitive else None,
                 "moneda": "MXN",
                 "partidas": [
-                    {"partida": 1, "clave_cucop": cucop, "descripcion": description, "cantidad": quantity,
-                     "unidad": "Pieza" if contracting_type == "Adquisiciones" else "Servicio"}
+                    {
+                        "partida": 1,
+                        "clave_cucop": cucop,
+                        "descripcion": description,
+                        "cantidad": quantity,
+                        "unidad": "Pieza" if contracting_type == "Adquisiciones" else "Servicio",
+                    }
                 ],
                 "anuncio": f"https://compranet.hacienda.gob.mx/esop/guest/go/opportunity/detail?opportunityId={expediente}",
                 "actualizado": _stamp(published),
@@ -286,7 +305,9 @@ class _Builder:
             award_amount = estimate
             decision_from = published
         assert decision_from is not None
-        awarded = self.moment((decision_from + dt.timedelta(days=rng.randint(3, 20) if competitive else rng.randint(0, 3))).date())
+        awarded = self.moment(
+            (decision_from + dt.timedelta(days=rng.randint(3, 20) if competitive else rng.randint(0, 3))).date()
+        )
         self.contract(numero, common, winner, award_amount, awarded, buyer, cucop)
 
     def bids(
@@ -318,9 +339,10 @@ class _Builder:
             offers.append((supplier, amount, "desechada" if disqualified else "valida", index))
         valid = [offer for offer in offers if offer[2] == "valida"]
         winner, amount = min(valid, key=lambda offer: offer[1])[:2]
-        if count == 1:
-            self.plant("single_bid", numero, buyer["siglas"], winner["rfc"])
         assert opening is not None
+        if count == 1:
+            # "updated" is when the bids stage is published: the interval whose run can see the single bid.
+            self.plant("single_bid", numero, buyer["siglas"], winner["rfc"], updated=_stamp(opening))
         for supplier, bid_amount, status, index in offers:
             submitted = opening - dt.timedelta(minutes=rng.randint(30, 60 * 72))
             self.universe.records["bids"].append(
@@ -352,8 +374,17 @@ class _Builder:
         code = str(self.contract_code)
         view = self.supplier_view(supplier)
         self.universe.records["awards"].append(
-            {"id": f"F-{code}", **common, "codigo_contrato": code, "fecha_fallo": _stamp(awarded), **view,
-             "monto": amount, "moneda": "MXN", "clave_cucop": cucop, "actualizado": _stamp(awarded)}
+            {
+                "id": f"F-{code}",
+                **common,
+                "codigo_contrato": code,
+                "fecha_fallo": _stamp(awarded),
+                **view,
+                "monto": amount,
+                "moneda": "MXN",
+                "clave_cucop": cucop,
+                "actualizado": _stamp(awarded),
+            }
         )
         signed = self.moment((awarded + dt.timedelta(days=rng.randint(0, 12))).date())
         start = signed.date() + dt.timedelta(days=rng.randint(0, 7))
@@ -375,7 +406,7 @@ class _Builder:
             }
         )
 
-        value, finish, sequence = amount, end, 0
+        value, finish = amount, end
         kinds = []
         if rng.random() < config.amendment_increase_rate:
             kinds.append("amendment_increase")
@@ -384,8 +415,7 @@ class _Builder:
         if not kinds and rng.random() < config.benign_amendment_rate:
             kinds.append("benign")
         duration = (end - start).days
-        for kind in kinds:
-            sequence += 1
+        for sequence, kind in enumerate(kinds, start=1):
             new_value, new_finish = value, finish
             if kind == "amendment_increase":
                 new_value = round(value * rng.uniform(1.25, 1.8), 2)
@@ -395,8 +425,15 @@ class _Builder:
                 new_value = round(value * rng.uniform(1.0, 1.08), 2)
             when = self.moment(start + dt.timedelta(days=rng.randint(1, max(1, duration - 1))))
             if kind != "benign":
-                self.plant(kind, numero, buyer["siglas"], supplier["rfc"], contract=code,
-                           before=[value, finish.isoformat()], after=[new_value, new_finish.isoformat()])
+                self.plant(
+                    kind,
+                    numero,
+                    buyer["siglas"],
+                    supplier["rfc"],
+                    contract=code,
+                    before=[value, finish.isoformat()],
+                    after=[new_value, new_finish.isoformat()],
+                )
             self.universe.records["amendments"].append(
                 {
                     "id": f"CM-{code}-{sequence}",
@@ -426,9 +463,17 @@ class _Builder:
             when = self.moment(day)
             paid += share
             self.universe.records["payments"].append(
-                {"id": f"PG-{code}-{index}", **common, "codigo_contrato": code, "fecha_pago": _stamp(when),
-                 "monto": round(share, 2), "moneda": "MXN", "rfc": supplier["rfc"], "proveedor": supplier["name"],
-                 "actualizado": _stamp(when)}
+                {
+                    "id": f"PG-{code}-{index}",
+                    **common,
+                    "codigo_contrato": code,
+                    "fecha_pago": _stamp(when),
+                    "monto": round(share, 2),
+                    "moneda": "MXN",
+                    "rfc": supplier["rfc"],
+                    "proveedor": supplier["name"],
+                    "actualizado": _stamp(when),
+                }
             )
 
 

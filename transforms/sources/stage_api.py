@@ -80,10 +80,12 @@ class StageIndex:
 class _Handler(BaseHTTPRequestHandler):
     server: StageServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # tests and the demo stay quiet; errors are answered with a status code
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, length: int | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, length: int | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body) if length is None else length))
@@ -95,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, orjson.dumps({"error": message}), headers)
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
         parts = url.path.rstrip("/").split("/")
@@ -143,7 +145,7 @@ class StageServer(ThreadingHTTPServer):
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8765``."""
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def _roll(self) -> float:
         with self._lock:
@@ -196,7 +198,15 @@ class StageServer(ThreadingHTTPServer):
             pagination = {"total": total, "limit": limit, "next_cursor": next_cursor}
             next_query = {**query, "cursor": next_cursor} if next_cursor else None
         links = {"next": f"{self.url}{API_PREFIX}/{stage}?{urlencode(next_query)}" if next_query else None}
-        return b'{"data":[' + b",".join(rows) + b'],"pagination":' + orjson.dumps(pagination) + b',"links":' + orjson.dumps(links) + b"}"
+        return (
+            b'{"data":['
+            + b",".join(rows)
+            + b'],"pagination":'
+            + orjson.dumps(pagination)
+            + b',"links":'
+            + orjson.dumps(links)
+            + b"}"
+        )
 
 
 def serve_in_thread(universe: Universe, port: int = 0, faults: Faults | None = None) -> StageServer:

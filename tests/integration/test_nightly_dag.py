@@ -1,0 +1,131 @@
+"""Run the real nightly DAG (``dag.test()``) for one interval on tiny simulated data and check every layer."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import subprocess
+import sys
+from collections import Counter
+
+import duckdb
+import pytest
+
+from transforms import jsonio
+from transforms.airflow_env import airflow_env, migrate
+from transforms.intervals import Interval
+from transforms.ocds.validate import Validator
+from transforms.publish import sha256
+from transforms.sources.simulator import simulate
+from transforms.sources.stage_api import serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def dag_run(tmp_path_factory, small_config, ocds_dir):  # type: ignore[no-untyped-def]
+    from transforms.settings import load_settings
+
+    config = dataclasses.replace(small_config, single_bid_rate=0.5)
+    universe = simulate(config)
+    planted = [g for g in universe.ground_truth if g["pattern"] == "single_bid"]
+    # The night with the most planted single bids published: the interval whose run can see them.
+    key = Counter(dt.datetime.fromisoformat(g["updated"]).date().isoformat() for g in planted).most_common(1)[0][0]
+    server = serve_in_thread(universe)
+    settings = load_settings(
+        data_root=tmp_path_factory.mktemp("run") / "data", ocds_schema_dir=ocds_dir, source_url=server.url
+    )
+    try:
+        migrate(settings)
+        result = subprocess.run(
+            [sys.executable, "-m", "transforms.airflow_run", key],
+            env=airflow_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return settings, universe, Interval.for_day(key), planted
+
+
+def test_run_report_reconciles_counts(dag_run) -> None:  # type: ignore[no-untyped-def]
+    settings, universe, interval, _ = dag_run
+    report = jsonio.read_json(settings.data_root / "reports" / interval.key / "run.json")
+    assert report["complete"]
+    steps = report["steps"]
+    expected = sum(
+        1
+        for rows in universe.records.values()
+        for r in rows
+        if interval.contains(dt.datetime.fromisoformat(r["actualizado"]))
+    )
+    assert steps["extract"]["records_in"] == expected > 0
+    normalize = steps["normalize"]
+    assert normalize["records_in"] == normalize["records_mapped"] + normalize["records_quarantined"]
+    assert steps["validate"]["errors"] == 0
+
+
+def test_published_packages_validate_against_the_official_schema(dag_run) -> None:  # type: ignore[no-untyped-def]
+    settings, _, interval, _ = dag_run
+    folder = settings.data_root / "publish" / interval.key
+    assert (settings.data_root / "publish" / "latest").resolve() == folder.resolve()
+    records = Validator(settings, "record-package-schema.json").check(jsonio.read_jsonl(folder / "records.jsonl.gz"))
+    releases = Validator(settings, "release-package-schema.json").check(
+        jsonio.read_jsonl(folder / "releases.jsonl.gz")
+    )
+    assert records.ok, records.format()
+    assert releases.ok, releases.format()
+    assert records.documents >= 1 and releases.documents >= 1
+
+
+def test_checksums_and_datapackage_describe_every_file(dag_run) -> None:  # type: ignore[no-untyped-def]
+    settings, _, interval, _ = dag_run
+    folder = settings.data_root / "publish" / interval.key
+    sums = dict(reversed(line.split("  ")) for line in (folder / "SHA256SUMS").read_text().splitlines())
+    files = {p.name for p in folder.iterdir() if p.name != "SHA256SUMS"}
+    assert set(sums) == files
+    for name, digest in sums.items():
+        assert sha256(folder / name) == digest
+    package = jsonio.read_json(folder / "datapackage.json")
+    paths = {r["path"]: r for r in package["resources"]}
+    assert set(paths) == files - {"datapackage.json"}
+    for path, resource in paths.items():
+        assert resource["hash"] == f"sha256:{sums[path]}"
+        assert resource["bytes"] == (folder / path).stat().st_size
+
+
+def test_duckdb_tables_hold_the_expected_rows(dag_run) -> None:  # type: ignore[no-untyped-def]
+    settings, _, interval, _ = dag_run
+    compiled = list(jsonio.read_jsonl(settings.data_root / "compiled" / interval.key / "compiled_releases.jsonl.gz"))
+    bids = sum(len((c.get("bids") or {}).get("details", [])) for c in compiled)
+    awards = sum(len(c.get("awards", [])) for c in compiled)
+    contracts = sum(len(c.get("contracts", [])) for c in compiled)
+    database = settings.data_root / "publish" / interval.key / "semaforo.duckdb"
+    with duckdb.connect(str(database), read_only=True) as con:
+
+        def count(table: str) -> int:
+            return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+
+        assert count("core_contracting_processes") == len(compiled) > 0
+        assert count("core_bids") == bids > 0
+        assert count("core_awards") == awards
+        assert count("core_contracts") == contracts
+        assert con.execute("SELECT count(DISTINCT ocid) FROM core_contracting_processes").fetchone()[0] == len(
+            compiled
+        )
+
+
+def test_r018_flags_exactly_the_planted_single_bids(dag_run) -> None:  # type: ignore[no-untyped-def]
+    settings, _, interval, planted = dag_run
+    # Only this night was landed, so the planted single bids published tonight are exactly what R018 can see.
+    tonight = {
+        f"{settings.ocid_prefix}-{g['numero_procedimiento']}"
+        for g in planted
+        if interval.contains(dt.datetime.fromisoformat(g["updated"]))
+    }
+    database = settings.data_root / "publish" / interval.key / "semaforo.duckdb"
+    with duckdb.connect(str(database), read_only=True) as con:
+        flagged = {row[0] for row in con.execute("SELECT ocid FROM out_flags WHERE indicator = 'R018'").fetchall()}
+    assert tonight, "the fixture planted no single bid in this interval"
+    assert flagged == tonight

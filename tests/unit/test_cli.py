@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from transforms.cli import build_parser, main
+
+COMMANDS = [
+    ["demo"],
+    ["simulate"],
+    ["simulate", "write"],
+    ["simulate", "serve"],
+    ["run"],
+    ["compile"],
+    ["validate"],
+    ["indicators"],
+    ["convert"],
+    ["convert", "compranet"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_subcommand_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: semaforo" in capsys.readouterr().out
+
+
+def test_parser_lists_every_command() -> None:
+    help_text = build_parser().format_help()
+    for command in {c[0] for c in COMMANDS}:
+        assert command in help_text
+
+
+def test_console_script_reports_errors_in_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {"PATH": "", "SEMAFORO_DATA_ROOT": str(tmp_path), "SEMAFORO_BOGUS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "transforms.cli", "validate", "x.json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("semaforo: error: unknown setting(s) SEMAFORO_BOGUS")
+    assert "Traceback" not in result.stderr

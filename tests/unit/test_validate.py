@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from transforms import jsonio
+from transforms.cli import main
+from transforms.errors import SchemaUnavailableError
+from transforms.ocds.schema import load_schema, schema_path
+from transforms.settings import load_settings
+
+GOOD = {
+    "ocid": "ocds-x-1",
+    "id": "1",
+    "date": "2026-01-01T00:00:00-06:00",
+    "tag": ["tender"],
+    "initiationType": "tender",
+    "parties": [],
+}
+
+
+def test_broken_releases_report_each_error_with_path_and_message(cli_env, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    broken = [
+        GOOD,
+        {**GOOD, "date": "yesterday"},
+        {**GOOD, "tag": ["bogus"]},
+        {**GOOD, "tender": {"id": "t", "procurementMethod": "sideways"}},
+        {**GOOD, "awards": [{"id": "a", "value": {"amount": "12"}}, {"id": "b", "value": {"amount": "13"}}]},
+        {key: value for key, value in GOOD.items() if key != "ocid"},
+    ]
+    path = tmp_path / "broken.jsonl"
+    jsonio.write_jsonl(path, broken)
+    report_path = tmp_path / "report.json"
+    assert main(["validate", "--json", str(report_path), str(path)]) == 1
+    out = capsys.readouterr().out
+    for expected in (
+        "format at /date",
+        "enum at /tag/[]",
+        "enum at /tender/procurementMethod",
+        "type at /awards/[]/value/amount: 2 time(s)",
+        "required at /",
+    ):
+        assert expected in out
+    report = jsonio.read_json(report_path)
+    assert report["documents"] == 6 and report["invalid_documents"] == 5
+
+
+def test_valid_package_exits_zero(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    package = {
+        "uri": "https://example.org/p.json",
+        "publisher": {"name": "x"},
+        "version": "1.1",
+        "publishedDate": "2026-01-01T00:00:00Z",
+        "releases": [GOOD],
+    }
+    path = tmp_path / "package.json"
+    jsonio.write_json(path, package)
+    assert main(["validate", str(path)]) == 0
+
+
+def test_schema_is_downloaded_once_and_cached(tmp_path: Path, ocds_dir: Path) -> None:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(ocds_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = load_settings(data_root=tmp_path, ocds_schema_url=f"http://127.0.0.1:{server.server_port}/")
+        path = schema_path(settings, "release-schema.json")
+        assert path == tmp_path / "cache" / "ocds-schema" / "1__1__5" / "release-schema.json"
+        assert path.read_bytes() == (ocds_dir / "release-schema.json").read_bytes()
+    finally:
+        server.shutdown()
+    # The server is gone: the cache answers.
+    assert load_schema(settings)["title"]
+
+
+def test_missing_schema_says_what_to_do(tmp_path: Path) -> None:
+    settings = load_settings(data_root=tmp_path, ocds_schema_url="http://127.0.0.1:9/")
+    with pytest.raises(SchemaUnavailableError, match="SEMAFORO_OCDS_SCHEMA_DIR"):
+        schema_path(settings, "release-schema.json")
+    with pytest.raises(SchemaUnavailableError, match="does not exist"):
+        schema_path(load_settings(ocds_schema_dir=tmp_path), "release-schema.json")

@@ -1,0 +1,258 @@
+"""The ``semaforo`` command: a thin layer over the library; domain errors become one clear message (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from transforms.errors import SemaforoError
+
+DEMO_END = dt.date(2026, 11, 20)
+
+
+def _settings(**overrides: Any) -> Any:
+    from transforms.settings import load_settings
+
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from transforms.demo import run_demo
+
+    run_demo(_settings(), days=args.days, procedures=args.procedures, seed=args.seed, end=args.end)
+    return 0
+
+
+def _sim_config(args: argparse.Namespace) -> Any:
+    from transforms.sources.simulator import SimulationConfig
+
+    return SimulationConfig(seed=args.seed, procedures=args.procedures, start=args.start, end=args.end)
+
+
+def cmd_simulate_write(args: argparse.Namespace) -> int:
+    from transforms import jsonio
+    from transforms.sources.simulator import simulate
+
+    universe = simulate(_sim_config(args))
+    out = Path(args.out)
+    for stage, rows in universe.records.items():
+        jsonio.write_jsonl(out / f"{stage}.jsonl", rows)
+    jsonio.write_jsonl(out / "ground_truth.jsonl", universe.ground_truth)
+    jsonio.write_jsonl(out / "suppliers.jsonl", universe.suppliers)
+    jsonio.write_json(out / "config.json", universe.config.to_dict())
+    print(f"wrote {sum(universe.count().values()):,} stage records to {out}: {universe.count()}")
+    return 0
+
+
+def cmd_simulate_serve(args: argparse.Namespace) -> int:
+    from transforms.sources.simulator import simulate
+    from transforms.sources.stage_api import Faults, StageServer
+
+    faults = Faults(
+        error_rate=args.error_rate,
+        truncate_rate=args.truncate_rate,
+        throttle_rate=args.throttle_rate,
+        latency=args.latency,
+    )
+    server = StageServer(simulate(_sim_config(args)), host=args.host, port=args.port, faults=faults)
+    print(f"serving the stage API at {server.url}/api/v1/<stage> (Ctrl-C to stop)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+def _interval(args: argparse.Namespace) -> Any:
+    from transforms.intervals import Interval
+
+    return Interval.for_day(args.date)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from transforms import jsonio
+    from transforms.pipeline import STEP_FUNCTIONS, run_interval, run_report
+
+    settings, interval = _settings(source_url=args.source_url), _interval(args)
+    if args.step == "all":
+        run_interval(settings, interval)
+        report = run_report(settings, interval)
+    else:
+        report = STEP_FUNCTIONS[args.step](settings, interval)
+        run_report(settings, interval)
+    sys.stdout.write(jsonio.dumps(report).decode() + "\n")
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from transforms import jsonio
+    from transforms.ocds.compile import compile_releases
+    from transforms.ocds.schema import load_schema
+    from transforms.ocds.validate import iter_documents
+
+    def releases() -> Any:
+        for path in args.files:
+            for document in iter_documents(Path(path)):
+                if isinstance(document, dict) and "releases" in document:
+                    yield from document["releases"]
+                else:
+                    yield document
+
+    out = sys.stdout.buffer
+    for compiled in compile_releases(releases(), load_schema(_settings()), versioned=args.versioned):
+        out.write(jsonio.dumps(compiled) + b"\n")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from transforms import jsonio
+    from transforms.ocds.validate import validate_files
+
+    report = validate_files(_settings(), [Path(p) for p in args.files])
+    print(report.format())
+    if args.json:
+        jsonio.write_json(Path(args.json), report.to_dict())
+    return 0 if report.ok else 1
+
+
+def cmd_indicators(args: argparse.Namespace) -> int:
+    from models.indicators import run_all
+    from transforms import jsonio
+
+    flags = run_all(list(jsonio.read_jsonl(Path(args.file))))
+    if args.format == "cardinal":
+        result: dict[str, dict[str, dict[str, float]]] = {}
+        group = {"process": "OCID", "buyer": "Buyer", "procuring_entity": "ProcuringEntity", "tenderer": "Tenderer"}
+        for flag in flags:
+            result.setdefault(group[flag["unit"]], {}).setdefault(flag["unit_id"], {})[flag["indicator"]] = flag[
+                "value"
+            ]
+        sys.stdout.write(jsonio.dumps(result).decode() + "\n")
+    else:
+        for flag in flags:
+            sys.stdout.write(jsonio.dumps(flag).decode() + "\n")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from transforms.sources.compranet_csv import convert
+
+    summary = convert([Path(p) for p in args.files], Path(args.out), _settings().ocid_prefix)
+    for counts in summary["files"]:
+        print(
+            f"{counts['file']}: layout {counts['layout']}, {counts['rows']} rows → {counts['releases']} releases, "
+            f"{counts['quarantined']} quarantined"
+        )
+    totals = summary["totals"]
+    print(f"total: {totals['rows']} rows → {totals['releases']} releases + {totals['quarantined']} quarantined")
+    print(f"wrote {Path(args.out) / 'releases.jsonl'} and {Path(args.out) / 'quarantine.jsonl'}")
+    return 0
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="semaforo",
+        description="Open, valid and risk-scored public procurement data from CompraNet: OCDS 1.1, Parquet, DuckDB.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    def add_sim_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--seed", type=int, default=42, help="random seed (same seed, same universe)")
+        p.add_argument("--procedures", type=int, default=6000, help="number of procedures")
+        p.add_argument("--start", type=_date, default=DEMO_END - dt.timedelta(days=80), help="first publication date")
+        p.add_argument("--end", type=_date, default=DEMO_END, help="last publication date")
+
+    p = add("demo", cmd_demo, "simulate CompraNet, run the nightly DAG through Airflow, publish, print a summary")
+    p.add_argument("--days", type=int, default=5, help="number of nightly intervals to run")
+    p.add_argument("--procedures", type=int, default=6000, help="size of the simulated universe")
+    p.add_argument("--seed", type=int, default=42, help="simulator seed")
+    p.add_argument("--end", type=_date, default=DEMO_END, help="last interval to run (YYYY-MM-DD)")
+
+    p = add("simulate", lambda a: 2, "write or serve a simulated CompraNet universe")
+    sim = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    w = sim.add_parser(
+        "write",
+        help="write JSON Lines stage feeds and the ground truth",
+        description="write JSON Lines stage feeds and the ground truth",
+    )
+    add_sim_args(w)
+    w.add_argument("--out", required=True, help="output folder")
+    w.set_defaults(func=cmd_simulate_write)
+    s = sim.add_parser("serve", help="serve the stage API over HTTP", description="serve the stage API over HTTP")
+    add_sim_args(s)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
+    s.add_argument("--truncate-rate", type=float, default=0.0, help="share of responses cut short")
+    s.add_argument("--throttle-rate", type=float, default=0.0, help="share of requests answered 429")
+    s.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
+    s.set_defaults(func=cmd_simulate_serve)
+
+    from transforms.pipeline import STEPS
+
+    p = add("run", cmd_run, "run one pipeline step (or all) by hand for one interval")
+    p.add_argument("step", choices=[*STEPS, "all"], help="the step to run")
+    p.add_argument("--date", type=_date, required=True, help="interval key: the night's date (YYYY-MM-DD)")
+    p.add_argument("--source-url", help="stage API base URL (default: SEMAFORO_SOURCE_URL)")
+
+    p = add("compile", cmd_compile, "compile OCDS releases (JSON Lines or release packages) into compiled releases")
+    p.add_argument("--versioned", action="store_true", help="write versioned releases")
+    p.add_argument("files", nargs="+", help="release files (.json, .jsonl, .gz)")
+
+    p = add("validate", cmd_validate, "validate releases, release packages or record packages against OCDS 1.1.5")
+    p.add_argument("--json", help="also write the report as JSON to this path")
+    p.add_argument("files", nargs="+", help="files to validate (.json, .jsonl, .gz)")
+
+    p = add("indicators", cmd_indicators, "compute red flags from compiled releases (one per line)")
+    p.add_argument("--format", choices=["rows", "cardinal"], default="rows", help="output shape")
+    p.add_argument("file", help="compiled releases, JSON Lines")
+
+    p = add("convert", cmd_convert, "convert CompraNet bulk files to OCDS releases")
+    conv = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    c = conv.add_parser(
+        "compranet",
+        help="CompraNet 'Contratos' CSV/XLSX files, any layout",
+        description="CompraNet 'Contratos' CSV/XLSX files, any layout",
+    )
+    c.add_argument("files", nargs="+")
+    c.add_argument("--out", required=True, help="output folder for releases.jsonl and quarantine.jsonl")
+    c.set_defaults(func=cmd_convert)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``semaforo`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except SemaforoError as exc:
+        print(f"semaforo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

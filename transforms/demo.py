@@ -1,0 +1,111 @@
+"""``semaforo demo``: simulate CompraNet, serve it on loopback, run the nightly DAG through Airflow, summarise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+from typing import Any
+
+from transforms import jsonio
+from transforms.airflow_env import airflow_env, migrate
+from transforms.errors import SemaforoError
+from transforms.intervals import Interval
+from transforms.settings import Settings
+from transforms.sources.simulator import SimulationConfig, simulate
+from transforms.sources.stage_api import serve_in_thread
+
+
+def demo_keys(end: dt.date, days: int) -> list[str]:
+    """The interval keys of the ``days`` nights ending with ``end``."""
+    return [(end - dt.timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1)]
+
+
+def run_demo(
+    settings: Settings, *, days: int, procedures: int, seed: int, end: dt.date, echo: Any = print
+) -> dict[str, Any]:
+    """Run the demo and return the summary it prints."""
+    started = time.perf_counter()
+    config = SimulationConfig(seed=seed, procedures=procedures, start=end - dt.timedelta(days=80), end=end)
+    echo(f"[1/3] simulating {procedures:,} CompraNet procedures ({config.start} → {config.end}, seed {seed})")
+    universe = simulate(config)
+    settings.data_root.mkdir(parents=True, exist_ok=True)
+    jsonio.write_jsonl(settings.data_root / "simulator" / "ground_truth.jsonl", universe.ground_truth)
+    server = serve_in_thread(universe)
+    settings = settings.model_copy(update={"source_url": server.url})
+    echo(f"      stage API serving {sum(universe.count().values()):,} records at {server.url}/api/v1/<stage>")
+    keys = demo_keys(end, days)
+    try:
+        echo(f"[2/3] preparing Airflow (SQLite metadata in {settings.data_root / 'airflow'})")
+        migrate(settings)
+        echo(f"[3/3] running DAG compranet_nightly through Airflow for {', '.join(keys)}")
+        process = subprocess.run(
+            [sys.executable, "-m", "transforms.airflow_run", *keys],
+            env=airflow_env(settings),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+    if process.returncode != 0:
+        log_tail = (process.stdout + process.stderr)[-4000:]
+        raise SemaforoError(f"the DAG run failed; the end of Airflow's output:\n{log_tail}")
+    summary = summarize(settings, keys)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    echo(format_summary(summary))
+    return summary
+
+
+def summarize(settings: Settings, keys: list[str]) -> dict[str, Any]:
+    """Read the run reports of the given intervals."""
+    runs = {}
+    for key in keys:
+        path = settings.data_root / "reports" / Interval.for_day(key).key / "run.json"
+        if not path.exists():
+            raise SemaforoError(f"no run report for {key} at {path}: the DAG did not finish that interval")
+        runs[key] = jsonio.read_json(path)
+    last = keys[-1]
+    return {
+        "runs": runs,
+        "duckdb": str((settings.data_root / "warehouse" / last / "semaforo.duckdb").resolve()),
+        "publication": str((settings.data_root / "publish" / last).resolve()),
+        "latest": str((settings.data_root / "publish" / "latest").resolve()),
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Render the demo summary as text."""
+    lines = ["", "Semáforo demo — what the nightly DAG did", ""]
+    header = (
+        f"{'interval':<11} {'records':>8} {'quarant.':>8} {'releases':>8} {'processes':>9} {'valid':>6} "
+        f"{'flags':>6} {'secs':>6}"
+    )
+    lines += [header, "-" * len(header)]
+    for key, run in summary["runs"].items():
+        steps = run["steps"]
+        seconds = sum(s.get("seconds", 0) for s in steps.values())
+        lines.append(
+            f"{key:<11} {steps['extract']['records_in']:>8} {steps['normalize']['records_quarantined']:>8} "
+            f"{steps['normalize']['releases_out']:>8} {steps['compile']['compiled_releases']:>9} "
+            f"{'yes' if steps['validate']['errors'] == 0 else 'NO':>6} {steps['score']['flags']:>6} {seconds:>6.1f}"
+        )
+    last = list(summary["runs"].values())[-1]["steps"]
+    lines += ["", "Tables (last interval): " + ", ".join(f"{k}={v}" for k, v in last["build_tables"]["rows"].items())]
+    lines += [
+        "Flags raised (last interval): "
+        + (", ".join(f"{k}={v}" for k, v in last["score"]["by_indicator"].items()) or "none")
+    ]
+    lines += [
+        "",
+        f"DuckDB database:  {summary['duckdb']}",
+        f"Publication:      {summary['publication']}",
+        f"Latest:           {summary['latest']}",
+        f"Total time:       {summary.get('seconds', 0)} s",
+        "",
+        "Try:  .venv/bin/python -c \"import duckdb; print(duckdb.connect('"
+        + summary["duckdb"]
+        + "', read_only=True).sql('SELECT indicator, ocid, explanation FROM out_flags LIMIT 5'))\"",
+    ]
+    return "\n".join(lines)
