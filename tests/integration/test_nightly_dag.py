@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import subprocess
-import sys
-from collections import Counter
 
 import duckdb
-import pytest
 
 from transforms import jsonio
-from transforms.airflow_env import airflow_env, migrate
-from transforms.intervals import Interval
 from transforms.ocds.validate import Validator
 from transforms.publish import sha256
-from transforms.sources.simulator import simulate
-from transforms.sources.stage_api import serve_in_thread
-
-
-@pytest.fixture(scope="module")
-def dag_run(tmp_path_factory, small_config, ocds_dir):  # type: ignore[no-untyped-def]
-    from transforms.settings import load_settings
-
-    config = dataclasses.replace(small_config, single_bid_rate=0.5)
-    universe = simulate(config)
-    planted = [g for g in universe.ground_truth if g["pattern"] == "single_bid"]
-    # The night with the most planted single bids published: the interval whose run can see them.
-    key = Counter(dt.datetime.fromisoformat(g["updated"]).date().isoformat() for g in planted).most_common(1)[0][0]
-    server = serve_in_thread(universe)
-    settings = load_settings(
-        data_root=tmp_path_factory.mktemp("run") / "data", ocds_schema_dir=ocds_dir, source_url=server.url
-    )
-    try:
-        migrate(settings)
-        result = subprocess.run(
-            [sys.executable, "-m", "transforms.airflow_run", key],
-            env=airflow_env(settings),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    finally:
-        server.shutdown()
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    return settings, universe, Interval.for_day(key), planted
 
 
 def test_run_report_reconciles_counts(dag_run) -> None:  # type: ignore[no-untyped-def]
