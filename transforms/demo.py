@@ -88,7 +88,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         seconds = sum(s.get("seconds", 0) for s in steps.values())
         lines.append(
             f"{key:<11} {steps['extract']['records_in']:>8} {steps['normalize']['records_quarantined']:>8} "
-            f"{steps['normalize']['releases_out']:>8} {steps['compile']['compiled_releases']:>9} "
+            f"{steps['normalize']['releases_out']:>8} {steps['compile']['processes_total']:>9} "
             f"{'yes' if steps['validate']['errors'] == 0 else 'NO':>6} {steps['score']['flags']:>6} {seconds:>6.1f}"
         )
     last = list(summary["runs"].values())[-1]["steps"]

@@ -5,8 +5,8 @@ place and swaps the result in, and returns a small summary (also written to ``re
 Layout under the data root::
 
     raw/<source>/<key>/                  landed pages + manifest.json (extract)
-    releases/<source>/<key>/             releases.jsonl.gz, quarantine.jsonl.gz (normalize)
-    compiled/<key>/                      compiled_releases.jsonl.gz: every process as of this interval (compile)
+    releases/<source>/<key>/             releases.parquet, quarantine.jsonl.gz (normalize)
+    compiled/<source>/<key>/             compiled.parquet: the processes touched in this interval (compile)
     warehouse/<key>/                     parquet/<table>/year=YYYY/*.parquet + semaforo.duckdb (tables, score)
     checks/<key>/validation.json         schema validation report (validate)
     publish/<key>/, publish/latest       the publication (publish)
@@ -19,12 +19,13 @@ import csv
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+import pyarrow.parquet as pq
 
 from transforms import jsonio, tables
 from transforms import publish as publishing
@@ -36,6 +37,7 @@ from transforms.ocds.schema import load_schema
 from transforms.ocds.validate import Report, Validator
 from transforms.settings import Settings
 from transforms.sources import compranet_api
+from transforms.store import Store
 
 log = logging.getLogger(__name__)
 STEPS = ("extract", "normalize", "compile", "validate", "build_tables", "score", "publish")
@@ -68,33 +70,19 @@ def step(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def releases_dir(settings: Settings, key: str) -> Path:
-    """Return the folder of one interval's releases."""
-    return settings.data_root / "releases" / settings.source_name / key
+def store(settings: Settings) -> Store:
+    """Return the release and compiled store of the configured source."""
+    return Store(settings.data_root, settings.source_name)
 
 
-def compiled_path(settings: Settings, key: str) -> Path:
-    """Return the compiled releases file as of one interval."""
-    return settings.data_root / "compiled" / key / "compiled_releases.jsonl.gz"
+def quarantine_path(settings: Settings, key: str) -> Path:
+    """Return the quarantine file of one interval."""
+    return settings.data_root / "releases" / settings.source_name / key / "quarantine.jsonl.gz"
 
 
 def warehouse_dir(settings: Settings, key: str) -> Path:
     """Return the folder of one interval's tables."""
     return settings.data_root / "warehouse" / key
-
-
-def release_partitions(settings: Settings, up_to: str) -> list[str]:
-    """Return the keys of every landed release partition up to and including ``up_to``, in order."""
-    root = settings.data_root / "releases" / settings.source_name
-    if not root.exists():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name <= up_to)
-
-
-def iter_releases(settings: Settings, up_to: str) -> Iterator[dict[str, Any]]:
-    """Yield every release of every partition up to ``up_to``, oldest partition first."""
-    for key in release_partitions(settings, up_to):
-        yield from jsonio.read_jsonl(releases_dir(settings, key) / "releases.jsonl.gz")
 
 
 # -- steps ----------------------------------------------------------------------------------------------------
@@ -115,10 +103,8 @@ def normalize(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Map the landed records to OCDS releases; quarantine what cannot be mapped, with the reason."""
     records = list(compranet_api.read_landed(settings, interval))
     releases, quarantined = to_releases(records, settings.ocid_prefix)
-    releases.sort(key=lambda r: (r["ocid"], r["date"], r["id"]))
-    folder = releases_dir(settings, interval.key)
-    jsonio.write_jsonl(folder / "releases.jsonl.gz", releases)
-    jsonio.write_jsonl(folder / "quarantine.jsonl.gz", quarantined)
+    store(settings).write_releases(interval.key, releases)
+    jsonio.write_jsonl(quarantine_path(settings, interval.key), quarantined)
     mapped = len(records) - len(quarantined)
     return {
         "records_in": len(records),
@@ -131,30 +117,30 @@ def normalize(settings: Settings, interval: Interval) -> dict[str, Any]:
 
 @step
 def compile(settings: Settings, interval: Interval) -> dict[str, Any]:
-    """Compile every release up to this interval into one compiled release per ocid."""
+    """Recompile only the ocids that received releases in this interval, from all their releases so far."""
     schema = load_schema(settings)
-    count = 0
-
-    def counted() -> Iterator[dict[str, Any]]:
-        nonlocal count
-        for release in iter_releases(settings, interval.key):
-            count += 1
-            yield release
-
-    written = jsonio.write_jsonl(
-        compiled_path(settings, interval.key), ocds_compile.compile_releases(counted(), schema)
-    )
-    return {"releases_in": count, "compiled_releases": written}
+    releases_store = store(settings)
+    touched = releases_store.ocids(interval.key)
+    history = releases_store.releases_of(touched, interval.key)
+    compiled = ocds_compile.compile_releases((r for ocid in touched for r in history[ocid]), schema)
+    written = releases_store.write_compiled(interval.key, compiled)
+    return {
+        "ocids_touched": len(touched),
+        "releases_read": sum(len(v) for v in history.values()),
+        "compiled_releases": written,
+        "processes_total": releases_store.count_compiled(interval.key),
+    }
 
 
 @step
 def validate(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Validate this interval's releases and the compiled releases against the official release schema."""
     validator = Validator(settings)
-    releases = validator.check(
-        jsonio.read_jsonl(releases_dir(settings, interval.key) / "releases.jsonl.gz"), label="releases"
-    )
-    compiled = validator.check(jsonio.read_jsonl(compiled_path(settings, interval.key)), label="compiled")
+    releases_store = store(settings)
+    releases = validator.check(releases_store.read_releases(interval.key), label="releases")
+    # Compiled releases of untouched ocids were validated on the night they last changed.
+    delta = pq.read_table(releases_store.compiled_path(interval.key), columns=["compiled"]).column("compiled")
+    compiled = validator.check((jsonio.loads(text) for text in delta.to_pylist()), label="compiled")
     report = {"releases": releases.to_dict(), "compiled": compiled.to_dict()}
     jsonio.write_json(settings.data_root / "checks" / interval.key / "validation.json", report)
     for name, result in (("releases", releases), ("compiled releases", compiled)):
@@ -166,7 +152,7 @@ def validate(settings: Settings, interval: Interval) -> dict[str, Any]:
 @step
 def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Flatten the compiled releases into the star schema (Parquet by year) and a DuckDB file."""
-    rows = tables.flatten(jsonio.read_jsonl(compiled_path(settings, interval.key)))
+    rows = tables.flatten(store(settings).iter_compiled(interval.key))
     final = warehouse_dir(settings, interval.key)
     staging = final.with_name(f".staging-{interval.key}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -185,7 +171,7 @@ def score(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Run the red-flag indicators over the compiled releases and store ``out_flags``."""
     from models.indicators import run_all
 
-    flags = run_all(list(jsonio.read_jsonl(compiled_path(settings, interval.key))))
+    flags = run_all(list(store(settings).iter_compiled(interval.key)))
     flags.sort(key=lambda f: (f["indicator"], f["unit"], f["unit_id"]))
     folder = warehouse_dir(settings, interval.key)
     table = tables.to_arrow("out_flags", flags)
@@ -210,7 +196,7 @@ def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
     staging.mkdir(parents=True)
     published = interval.end.isoformat()
 
-    releases = list(iter_releases(settings, key))
+    releases = list(store(settings).iter_all_releases(key))
     releases.sort(key=lambda r: (r["ocid"], r["date"], r["id"]))
     release_meta = publishing.package_metadata(settings, key, "releases.jsonl.gz", published)
     jsonio.write_jsonl(staging / "releases.jsonl.gz", publishing.release_packages(releases, release_meta))
@@ -218,7 +204,7 @@ def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
     for release in releases:
         by_ocid.setdefault(release["ocid"], []).append(release)
     record_meta = publishing.package_metadata(settings, key, "records.jsonl.gz", published)
-    compiled = jsonio.read_jsonl(compiled_path(settings, key))
+    compiled = store(settings).iter_compiled(key)
     records = jsonio.write_jsonl(
         staging / "records.jsonl.gz", publishing.record_packages(compiled, by_ocid, record_meta, release_meta["uri"])
     )

@@ -9,6 +9,7 @@ import duckdb
 from transforms import jsonio
 from transforms.ocds.validate import Validator
 from transforms.publish import sha256
+from transforms.store import Store
 
 
 def test_run_report_reconciles_counts(dag_run) -> None:  # type: ignore[no-untyped-def]
@@ -59,7 +60,7 @@ def test_checksums_and_datapackage_describe_every_file(dag_run) -> None:  # type
 
 def test_duckdb_tables_hold_the_expected_rows(dag_run) -> None:  # type: ignore[no-untyped-def]
     settings, _, interval, _ = dag_run
-    compiled = list(jsonio.read_jsonl(settings.data_root / "compiled" / interval.key / "compiled_releases.jsonl.gz"))
+    compiled = list(Store(settings.data_root, settings.source_name).iter_compiled(interval.key))
     bids = sum(len((c.get("bids") or {}).get("details", [])) for c in compiled)
     awards = sum(len(c.get("awards", [])) for c in compiled)
     contracts = sum(len(c.get("contracts", [])) for c in compiled)

@@ -1,0 +1,51 @@
+"""Incremental compile: only touched ocids are recompiled, and the state equals a full recompile, every night."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from transforms import pipeline
+from transforms.intervals import Interval
+from transforms.ocds.compile import compile_releases
+from transforms.ocds.schema import load_schema
+from transforms.store import Store
+
+NIGHTS = [(dt.date(2026, 11, 1) + dt.timedelta(days=n)).isoformat() for n in range(6)]
+
+
+def test_incremental_compile_equals_full_recompile(settings, stage_server) -> None:  # type: ignore[no-untyped-def]
+    settings = settings.model_copy(update={"source_url": stage_server.url})
+    store = Store(settings.data_root, settings.source_name)
+    schema = load_schema(settings)
+    touched_total = 0
+    for key in NIGHTS:
+        interval = Interval.for_day(key)
+        pipeline.extract(settings, interval)
+        pipeline.normalize(settings, interval)
+        summary = pipeline.compile(settings, interval)
+        touched_total += summary["ocids_touched"]
+        full = list(compile_releases(store.iter_all_releases(key), schema))
+        assert list(store.iter_compiled(key)) == full
+        assert summary["processes_total"] == len(full)
+        assert summary["compiled_releases"] == summary["ocids_touched"] < len(full) or key == NIGHTS[0]
+    assert touched_total > len(full)  # some processes changed on several nights: each time only they were redone
+
+
+def test_rerunning_a_night_replaces_it(settings, stage_server) -> None:  # type: ignore[no-untyped-def]
+    settings = settings.model_copy(update={"source_url": stage_server.url})
+    store = Store(settings.data_root, settings.source_name)
+    interval = Interval.for_day(NIGHTS[0])
+    for _ in range(2):
+        pipeline.extract(settings, interval)
+        pipeline.normalize(settings, interval)
+        pipeline.compile(settings, interval)
+    first = store.releases_path(NIGHTS[0]).read_bytes()
+    compiled = store.compiled_path(NIGHTS[0]).read_bytes()
+    pipeline.normalize(settings, interval)
+    pipeline.compile(settings, interval)
+    assert store.releases_path(NIGHTS[0]).read_bytes() == first
+    assert store.compiled_path(NIGHTS[0]).read_bytes() == compiled
+    assert sorted(p.name for p in store.releases_path(NIGHTS[0]).parent.iterdir()) == [
+        "quarantine.jsonl.gz",
+        "releases.parquet",
+    ]
