@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from transforms import jsonio
     from transforms.ocds.compile import compile_releases
-    from transforms.ocds.schema import load_schema
+    from transforms.ocds.schema import release_schema
     from transforms.ocds.validate import iter_documents
 
     def releases() -> Any:
@@ -103,7 +103,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
                     yield document
 
     out = sys.stdout.buffer
-    for compiled in compile_releases(releases(), load_schema(_settings()), versioned=args.versioned):
+    for compiled in compile_releases(releases(), release_schema(_settings()), versioned=args.versioned):
         out.write(jsonio.dumps(compiled) + b"\n")
     return 0
 

@@ -33,7 +33,7 @@ from transforms.errors import SemaforoError, ValidationFailed
 from transforms.intervals import Interval
 from transforms.ocds import compile as ocds_compile
 from transforms.ocds.mapping import to_releases
-from transforms.ocds.schema import load_schema
+from transforms.ocds.schema import release_schema
 from transforms.ocds.validate import Report, Validator
 from transforms.settings import Settings
 from transforms.sources import compranet_api
@@ -118,7 +118,7 @@ def normalize(settings: Settings, interval: Interval) -> dict[str, Any]:
 @step
 def compile(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Recompile only the ocids that received releases in this interval, from all their releases so far."""
-    schema = load_schema(settings)
+    schema = release_schema(settings)
     releases_store = store(settings)
     touched = releases_store.ocids(interval.key)
     history = releases_store.releases_of(touched, interval.key)

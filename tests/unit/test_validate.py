@@ -31,6 +31,7 @@ def test_broken_releases_report_each_error_with_path_and_message(cli_env, tmp_pa
         {**GOOD, "tender": {"id": "t", "procurementMethod": "sideways"}},
         {**GOOD, "awards": [{"id": "a", "value": {"amount": "12"}}, {"id": "b", "value": {"amount": "13"}}]},
         {key: value for key, value in GOOD.items() if key != "ocid"},
+        {**GOOD, "bids": {"details": [{"id": "b1", "status": "won"}]}},  # the project's extension schema
     ]
     path = tmp_path / "broken.jsonl"
     jsonio.write_jsonl(path, broken)
@@ -46,7 +47,7 @@ def test_broken_releases_report_each_error_with_path_and_message(cli_env, tmp_pa
     ):
         assert expected in out
     report = jsonio.read_json(report_path)
-    assert report["documents"] == 6 and report["invalid_documents"] == 5
+    assert report["documents"] == 7 and report["invalid_documents"] == 6
 
 
 def test_valid_package_exits_zero(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,9 @@ BIDS_EXTENSION = (
     "https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/v1.1.5/extension.json"
 )
 PARTY_SCALE_EXTENSION = "https://raw.githubusercontent.com/open-contracting-extensions/ocds_partyDetails_scale_extension/master/extension.json"
-EXTENSIONS = [BIDS_EXTENSION, PARTY_SCALE_EXTENSION]
+# The project's own extension: amendment values before and after, CompraNet's procedure character.
+SEMAFORO_EXTENSION = "https://raw.githubusercontent.com/semaforo-mx/semaforo/main/schemas/ocds/extension.json"
+EXTENSIONS = [BIDS_EXTENSION, PARTY_SCALE_EXTENSION, SEMAFORO_EXTENSION]
 
 TAGS = {
     "planning": "planning",

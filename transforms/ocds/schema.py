@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ SCHEMA_FILES = (
     "versioned-release-validation-schema.json",
 )
 CANONICAL_BASE = "https://standard.open-contracting.org/schema/1__1__5/"
+EXTENSION_DIR = Path(__file__).resolve().parents[2] / "schemas" / "ocds"
 
 
 def _fix_hint() -> str:
@@ -66,6 +68,29 @@ def load_schema(settings: Settings, name: str = "release-schema.json") -> dict[s
     return result
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """Apply a JSON Merge Patch (RFC 7386), the way OCDS extensions patch the release schema."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def release_schema(settings: Settings) -> dict[str, Any]:
+    """Return the release schema patched with the project's extension (``schemas/ocds/release-schema.json``)."""
+    patched: dict[str, Any] = merge_patch(
+        load_schema(settings, "release-schema.json"), jsonio.read_json(EXTENSION_DIR / "release-schema.json")
+    )
+    return patched
+
+
 def schema_resources(settings: Settings) -> dict[str, Any]:
-    """Map each canonical schema URL to its parsed document, for offline ``$ref`` resolution."""
-    return {CANONICAL_BASE + name: load_schema(settings, name) for name in SCHEMA_FILES}
+    """Map each canonical schema URL to its document (the release schema patched), for offline ``$ref``s."""
+    resources = {CANONICAL_BASE + name: load_schema(settings, name) for name in SCHEMA_FILES}
+    resources[CANONICAL_BASE + "release-schema.json"] = release_schema(settings)
+    return resources
