@@ -90,20 +90,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from transforms import jsonio
-    from transforms.ocds.compile import compile_releases
+    from transforms.ocds.compile import compile_releases, read_inputs, record_package
     from transforms.ocds.schema import release_schema
     from transforms.ocds.validate import iter_documents
 
-    def releases() -> Any:
-        for path in args.files:
-            for document in iter_documents(Path(path)):
-                if isinstance(document, dict) and "releases" in document:
-                    yield from document["releases"]
-                else:
-                    yield document
-
+    documents = (document for path in args.files for document in iter_documents(Path(path)))
+    schema = release_schema(_settings())
     out = sys.stdout.buffer
-    for compiled in compile_releases(releases(), release_schema(_settings()), versioned=args.versioned):
+    if args.records:
+        package = record_package(
+            documents,
+            schema,
+            uri=args.uri,
+            published_date=args.published_date,
+            versioned=args.versioned,
+            linked_releases=args.linked_releases,
+        )
+        out.write(jsonio.dumps(package) + b"\n")
+        return 0
+    releases, _ = read_inputs(documents)
+    plain = ({k: v for k, v in r.items() if k != "__uri__"} for r in releases)
+    for compiled in compile_releases(plain, schema, versioned=args.versioned):
         out.write(jsonio.dumps(compiled) + b"\n")
     return 0
 
@@ -214,7 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-url", help="stage API base URL (default: SEMAFORO_SOURCE_URL)")
 
     p = add("compile", cmd_compile, "compile OCDS releases (JSON Lines or release packages) into compiled releases")
-    p.add_argument("--versioned", action="store_true", help="write versioned releases")
+    p.add_argument("--versioned", action="store_true", help="write versioned releases (in records with --records)")
+    p.add_argument("--records", action="store_true", help="write one record package instead of compiled releases")
+    p.add_argument("--linked-releases", action="store_true", help="with --records: link releases by package URI")
+    p.add_argument("--uri", default="", help="with --records: the record package's uri")
+    p.add_argument("--published-date", default="", help="with --records: the record package's publishedDate")
     p.add_argument("files", nargs="+", help="release files (.json, .jsonl, .gz)")
 
     p = add("validate", cmd_validate, "validate releases, release packages or record packages against OCDS 1.1.5")

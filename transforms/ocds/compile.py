@@ -27,3 +27,79 @@ def compile_releases(
             yield merger.create_versioned_release(groups[ocid])
         else:
             yield merger.create_compiled_release(groups[ocid])
+
+
+def read_inputs(documents: Iterable[Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Split release packages and bare releases into (releases with their package URI, package metadata).
+
+    Metadata follows ``ocdskit compile --package``: ``publisher``, ``license`` and ``publicationPolicy`` of the last
+    package that has them, the ordered union of ``extensions``, and every package ``uri`` in ``packages``.
+    """
+    releases: list[dict[str, Any]] = []
+    meta: dict[str, Any] = {
+        "publisher": {},
+        "license": None,
+        "publicationPolicy": None,
+        "extensions": {},
+        "packages": [],
+    }
+    for document in documents:
+        if isinstance(document, dict) and "releases" in document and "ocid" not in document:
+            uri = document.get("uri", "")
+            for field in ("publisher", "license", "publicationPolicy"):
+                if field in document:
+                    meta[field] = document[field]
+            meta["extensions"].update(dict.fromkeys(document.get("extensions") or []))
+            if uri:
+                meta["packages"].append(uri)
+            releases.extend({**release, "__uri__": uri} for release in document["releases"] if release is not None)
+        else:
+            releases.append({**document, "__uri__": ""})
+    return releases, meta
+
+
+def record_package(
+    documents: Iterable[Any],
+    schema: dict[str, Any],
+    *,
+    uri: str = "",
+    published_date: str = "",
+    publisher: dict[str, Any] | None = None,
+    versioned: bool = False,
+    linked_releases: bool = False,
+) -> dict[str, Any]:
+    """Compile inputs into one record package, as ``ocdskit compile --package`` does."""
+    releases, meta = read_inputs(documents)
+    merger = ocdsmerge.Merger(schema=schema)
+    groups = group_by_ocid(releases)
+    records = []
+    for ocid in sorted(groups):
+        plain = [{k: v for k, v in r.items() if k != "__uri__"} for r in groups[ocid]]
+        linked = [
+            {"url": r["__uri__"] + "#" + r["id"], "date": r["date"], "tag": r["tag"]}
+            if linked_releases and r["__uri__"]
+            else plain[i]
+            for i, r in enumerate(groups[ocid])
+        ]
+        record = {"ocid": ocid, "releases": linked, "compiledRelease": merger.create_compiled_release(plain)}
+        if versioned:
+            record["versionedRelease"] = merger.create_versioned_release(plain)
+        records.append(record)
+    package: dict[str, Any] = {
+        "uri": uri,
+        "publisher": publisher or meta["publisher"],
+        "publishedDate": published_date,
+        "license": meta["license"],
+        "publicationPolicy": meta["publicationPolicy"],
+        "version": "1.1",
+        "extensions": list(meta["extensions"]),
+        "packages": meta["packages"],
+        "records": records,
+    }
+    for field in ("packages", "extensions"):
+        if not package[field]:
+            del package[field]
+    for field in ("license", "publicationPolicy"):
+        if package[field] is None:
+            del package[field]
+    return package
