@@ -160,6 +160,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from transforms.docs import write_docs
+
+    for path in write_docs(Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -235,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("indicators", cmd_indicators, "compute red flags from compiled releases (one per line)")
     p.add_argument("--format", choices=["rows", "cardinal"], default="rows", help="output shape")
     p.add_argument("file", help="compiled releases, JSON Lines")
+
+    p = add("docs", cmd_docs, "regenerate the documentation generated from code (mapping table …)")
+    p.add_argument("--out", default="docs", help="output folder")
 
     p = add("convert", cmd_convert, "convert CompraNet bulk files to OCDS releases")
     conv = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
