@@ -3,18 +3,21 @@
 
 Pull every CompraNet stage updated in the data interval, turn it into OCDS 1.1, store, validate, score and publish.
 
-| task | library function | output |
-|---|---|---|
-| `extract` | `transforms.pipeline.extract` | `raw/<source>/<date>/` pages + manifest |
-| `normalize` | `transforms.pipeline.normalize` | `releases/<source>/<date>/` releases + quarantine |
-| `compile` | `transforms.pipeline.compile` | `compiled/<date>/compiled_releases.jsonl.gz` |
-| `validate` | `transforms.pipeline.validate` | `checks/<date>/validation.json` (fails on any schema error) |
-| `build_tables` | `transforms.pipeline.build_tables` | `warehouse/<date>/` Parquet + DuckDB |
-| `score` | `transforms.pipeline.score` | `out_flags` |
-| `publish` | `transforms.pipeline.publish` | `publish/<date>/`, `publish/latest` |
+| group | task | library function | output |
+|---|---|---|---|
+| ingest | `extract` | `transforms.pipeline.extract` | `raw/<source>/<date>/` pages + manifest |
+| ingest | `normalize` | `transforms.pipeline.normalize` | `releases/<source>/<date>/` releases + quarantine |
+| ocds | `compile` | `transforms.pipeline.compile` | `compiled/<source>/<date>/`: the processes touched tonight |
+| ocds | `validate` | `transforms.pipeline.validate` | `checks/<date>/validation.json` (fails on any schema error) |
+| warehouse | `build_tables` | `transforms.pipeline.build_tables` | `warehouse/<date>/` Parquet + DuckDB |
+| warehouse | `score` | `transforms.pipeline.score` | `out_flags` |
+| publication | `publish` | `transforms.pipeline.publish` | `publish/<date>/`, `publish/latest` |
 
 Every task is keyed on the data interval (03:00 → 03:00 Mexico City time), writes to a temporary place and swaps
-the result in, so re-running a date is safe. Settings come from `SEMAFORO_*` environment variables.
+the result in, so re-running a date is safe. The steps that read the state accumulated over earlier nights
+(`compile`, `build_tables`, `score`, `publish`) wait for the previous night (`depends_on_past`), so backfills
+running side by side still see every earlier night. A failure writes the run report too
+(`reports/<date>/run.json`). Settings come from `SEMAFORO_*` environment variables.
 """
 
 from __future__ import annotations
@@ -22,16 +25,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task, task_group
 
-DEFAULT_ARGS = {
-    "owner": "semaforo",
-    "retries": 2,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=10),
-    "execution_timeout": dt.timedelta(hours=2),
-}
+PUBLICATION = Asset(name="semaforo.publication", uri="file:///semaforo/publish/latest")
+TABLES = Asset(name="semaforo.tables", uri="file:///semaforo/warehouse/latest")
+FLAGS = Asset(name="semaforo.out_flags", uri="file:///semaforo/warehouse/latest/out_flags")
 
 
 def _run(step: str) -> dict[str, Any]:
@@ -41,12 +39,30 @@ def _run(step: str) -> dict[str, Any]:
     return run_step(step)
 
 
+def _on_failure(context: Any) -> None:
+    """Write the run report with the failure, so a failed night is as visible as a good one."""
+    from transforms.dagtasks import report_failure
+
+    report_failure(context)
+
+
+DEFAULT_ARGS = {
+    "owner": "semaforo",
+    "retries": 2,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+    "execution_timeout": dt.timedelta(hours=2),
+    "on_failure_callback": _on_failure,
+}
+
+
 @dag(
     dag_id="compranet_nightly",
     schedule=CronDataIntervalTimetable("0 3 * * *", timezone="America/Mexico_City"),
     start_date=dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC),
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=3,
     default_args=DEFAULT_ARGS,
     tags=["semaforo", "compranet", "ocds"],
     doc_md=__doc__,
@@ -54,40 +70,52 @@ def _run(step: str) -> dict[str, Any]:
 def compranet_nightly() -> None:
     """Wire the steps; each task only calls the library."""
 
-    @task(doc_md="Land every stage updated in the interval from the stage API, with a manifest.")
-    def extract() -> dict[str, Any]:
-        return _run("extract")
+    @task_group(tooltip="Land the night's stage records and map them to OCDS releases.")
+    def ingest() -> None:
+        @task(doc_md="Land every stage updated in the interval from the stage API, with a manifest.")
+        def extract() -> dict[str, Any]:
+            return _run("extract")
 
-    @task(doc_md="Map landed records to OCDS 1.1 releases; quarantine unmappable ones with the reason.")
-    def normalize() -> dict[str, Any]:
-        return _run("normalize")
+        @task(doc_md="Map landed records to OCDS 1.1 releases; quarantine unmappable ones with the reason.")
+        def normalize() -> dict[str, Any]:
+            return _run("normalize")
 
-    @task(doc_md="Compile releases into one compiled release per ocid, as `ocdskit compile` would.")
-    def compile() -> dict[str, Any]:
-        return _run("compile")
+        extract() >> normalize()
 
-    @task(doc_md="Validate releases and compiled releases against the official OCDS 1.1.5 schema.")
-    def validate() -> dict[str, Any]:
-        return _run("validate")
+    @task_group(tooltip="Compile the touched processes and validate against the official schema.")
+    def ocds() -> None:
+        @task(depends_on_past=True, doc_md="Recompile only the processes that got releases tonight.")
+        def compile() -> dict[str, Any]:
+            return _run("compile")
 
-    @task(doc_md="Flatten compiled releases into Parquet tables by year and a DuckDB file.")
-    def build_tables() -> dict[str, Any]:
-        return _run("build_tables")
+        @task(doc_md="Validate tonight's releases and compiled releases against OCDS 1.1.5 (+ extensions).")
+        def validate() -> dict[str, Any]:
+            return _run("validate")
 
-    @task(doc_md="Compute red flags (R018 single bidding …) into `out_flags`.")
-    def score() -> dict[str, Any]:
-        return _run("score")
+        compile() >> validate()
 
-    @task(doc_md="Publish packages, flat files, datapackage.json and SHA256SUMS; switch `publish/latest`.")
+    @task_group(tooltip="Build the star schema and compute red flags.")
+    def warehouse() -> None:
+        @task(depends_on_past=True, outlets=[TABLES], doc_md="Flatten compiled releases into Parquet and DuckDB.")
+        def build_tables() -> dict[str, Any]:
+            return _run("build_tables")
+
+        @task(depends_on_past=True, outlets=[FLAGS], doc_md="Compute red flags into `out_flags`.")
+        def score() -> dict[str, Any]:
+            return _run("score")
+
+        build_tables() >> score()
+
+    @task(
+        depends_on_past=True,
+        outlets=[PUBLICATION],
+        doc_md="Publish packages, flat files, datapackage.json and SHA256SUMS; switch `publish/latest`.",
+    )
     def publish() -> dict[str, Any]:
         return _run("publish")
 
-    compiled = extract() >> normalize() >> compile()
-    checked, tabled = validate(), build_tables()
-    compiled >> [checked, tabled]
-    scored = score()
-    tabled >> scored
-    [checked, scored] >> publish()
+    ingested, compiled, tabled = ingest(), ocds(), warehouse()
+    ingested >> compiled >> tabled >> publish()
 
 
 compranet_nightly()

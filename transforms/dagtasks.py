@@ -32,3 +32,19 @@ def run_step(step: str) -> dict[str, Any]:
     finally:
         report = run_report(settings, interval)
         log.info("run report %s: %s", interval.key, {k: v.get("seconds") for k, v in report["steps"].items()})
+
+
+def report_failure(context: Any) -> None:
+    """Record a failed step in the run report (``on_failure_callback``); never raise from a callback."""
+    try:
+        settings = load_settings()
+        interval = Interval(context["data_interval_start"], context["data_interval_end"])
+        task_instance = context.get("ti") or context.get("task_instance")
+        failure = {
+            "task": getattr(task_instance, "task_id", None),
+            "try_number": getattr(task_instance, "try_number", None),
+            "error": str(context.get("exception", "")),
+        }
+        run_report(settings, interval, failure=failure)
+    except Exception:  # a broken report must not hide the task's own failure
+        log.exception("could not write the failure report")

@@ -270,15 +270,17 @@ STEP_FUNCTIONS: dict[str, Callable[[Settings, Interval], dict[str, Any]]] = {
 }
 
 
-def run_report(settings: Settings, interval: Interval) -> dict[str, Any]:
-    """Gather the step reports of one interval into ``reports/<key>/run.json``."""
+def run_report(settings: Settings, interval: Interval, failure: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Gather the step reports of one interval into ``reports/<key>/run.json`` (with the failure, if any)."""
     folder = reports_dir(settings, interval)
     steps = {name: jsonio.read_json(folder / f"{name}.json") for name in STEPS if (folder / f"{name}.json").exists()}
-    report = {
+    report: dict[str, Any] = {
         "interval": {"start": interval.start.isoformat(), "end": interval.end.isoformat(), "key": interval.key},
         "steps": steps,
         "complete": len(steps) == len(STEPS),
     }
+    if failure:
+        report["failure"] = failure
     jsonio.write_json(folder / "run.json", report)
     return report
 

@@ -49,5 +49,8 @@ def test_nightly_runs_at_three_mexico_city_time(dagbag) -> None:  # type: ignore
     dag = dagbag.dags["compranet_nightly"]
     assert dag.timetable.expression == "0 3 * * *"
     assert str(dag.timetable.timezone) == "America/Mexico_City"
-    assert next(t.task_id for t in dag.topological_sort()) == "extract"
-    assert dag.get_task("publish").upstream_task_ids == {"validate", "score"}
+    assert next(t.task_id for t in dag.topological_sort()) == "ingest.extract"
+    assert dag.get_task("publish").upstream_task_ids == {"warehouse.score"}
+    cumulative = {"ocds.compile", "warehouse.build_tables", "warehouse.score", "publish"}
+    assert {t.task_id for t in dag.tasks if t.depends_on_past} == cumulative
+    assert {a.name for t in dag.tasks for a in t.outlets} >= {"semaforo.publication", "semaforo.out_flags"}
