@@ -133,3 +133,55 @@ LEGAL_FORM_VARIANTS = {
     "S.A.P.I. de C.V.": ["SAPI DE CV", "S.A.P.I. DE C.V."],
     "S.C.": ["SC", "S. C."],
 }
+
+# -- planted risk patterns (REFERENCE §6.2) ----------------------------------------------------------------------
+# PEF annual maximum amount (MXN, before VAT) up to which one LAASSP contract may be awarded directly (art. 42), for
+# the largest budget band of the decree's annex. ILLUSTRATIVE AND UNCONFIRMED: these figures were not checked
+# against each year's Presupuesto de Egresos de la Federación; they only give the simulator a plausible line to plant
+# split purchases just under. Replace them with the decree's figures before scoring real data with them.
+DIRECT_AWARD_THRESHOLDS: dict[int, float] = {
+    2010: 420_000.0,
+    2011: 435_000.0,
+    2012: 450_000.0,
+    2013: 465_000.0,
+    2014: 480_000.0,
+    2015: 495_000.0,
+    2016: 510_000.0,
+    2017: 530_000.0,
+    2018: 550_000.0,
+    2019: 570_000.0,
+    2020: 590_000.0,
+    2021: 610_000.0,
+    2022: 640_000.0,
+    2023: 670_000.0,
+    2024: 700_000.0,
+    2025: 730_000.0,
+    2026: 760_000.0,
+    2027: 790_000.0,
+}
+# Split purchases sit this far below the threshold (OCP R011/R049: "just below", e.g. within 1–2%).
+SPLIT_DISTANCE = (0.005, 0.02)
+# Unplanted direct awards never fall this close below the threshold, so "just below" means planted.
+SPLIT_CLEARANCE = 0.05
+# The publications of one split group fall within this many days (OCP R011 suggests up to 3 months; a month keeps a
+# group inside the short windows the demo simulates).
+SPLIT_WINDOW_DAYS = 30
+# "Close bids": every bid within 1% of the lowest. Unplanted contests with two or more bids keep a spread of at least
+# 3%, so that a detector with a slightly looser line still finds only planted ones.
+CLOSE_BIDS_SPREAD = 0.01
+NATURAL_MIN_SPREAD = 0.03
+# A "large" award for the new-supplier pattern: about seven average direct awards (REFERENCE §7: MXN 1–2m).
+# Illustrative; IMCO counts contracts to firms created shortly before the award, without a size line.
+LARGE_AWARD_AMOUNT = 10_000_000.0
+# Planted new suppliers were founded this many days before the procedure's publication; with at most ~60 days from
+# publication to award they are always under a year old when they win. Unplanted suppliers are older than 400 days.
+NEW_SUPPLIER_AGE_DAYS = (20, 240)
+
+
+def direct_award_threshold(year: int) -> float:
+    """Return the direct-award maximum for a year; outside the table, the nearest listed year's figure."""
+    if year in DIRECT_AWARD_THRESHOLDS:
+        return DIRECT_AWARD_THRESHOLDS[year]
+    # The simulator may be asked for any window; a neighbouring year's line is plausible enough for synthetic data.
+    nearest = min(DIRECT_AWARD_THRESHOLDS, key=lambda known: abs(known - year))
+    return DIRECT_AWARD_THRESHOLDS[nearest]

@@ -2,11 +2,19 @@
 
 The simulator is the embedded default source for the demo and the tests. Shares are calibrated to published
 Mexican figures (REFERENCE §7): ~79% direct awards by count but ~40% of value, ~11% public tenders, ~6%
-invitations. Risk patterns are planted at configurable rates and written to a ground-truth list, so indicators can
-be scored for precision and recall.
+invitations. Risk patterns (REFERENCE §6.1–§6.2) are planted at configurable rates and written to a ground-truth
+list, so indicators can be scored for precision and recall. Unplanted data is kept clear of the patterns where that
+is easy: single bids, late winning bids, bids within 1% of each other, identical bids, a disqualified lowest bid, firms
+younger than a year and direct awards just below the threshold occur only where they were planted.
 
 Stage records use CompraNet's Spanish vocabulary (``numero_procedimiento``, ``codigo_expediente`` …) and carry an
 ``actualizado`` timestamp (RFC 3339, Mexico City offset) that the stage API filters on.
+
+Ground-truth rows carry ``pattern``, ``numero_procedimiento``, ``buyer`` (siglas), ``supplier`` (the true RFC, even
+where the records omit it), ``updated`` (the ``actualizado`` of the stage record that makes the pattern visible) and
+pattern details. Process-level patterns have one row per procedure; group patterns (``split_purchase``,
+``bid_rotation``) have one row per member procedure sharing a ``group`` id. ``supplier_concentration`` is a buyer-level
+pattern: one row per favouring buyer, with ``numero_procedimiento`` None and the procedures listed in ``procedures``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,22 @@ from transforms.sources import catalog
 
 STAGES = ("planning", "tenders", "bids", "awards", "contracts", "amendments", "payments")
 TEMPLATE_NUMBERS = {"open": "01", "invitation": "04", "direct": "07", "other": "08"}
-PATTERNS = ("single_bid", "short_submission", "amendment_increase", "amendment_extension")
+PATTERNS = (
+    "single_bid",
+    "short_submission",
+    "amendment_increase",
+    "amendment_extension",
+    "split_purchase",
+    "supplier_concentration",
+    "identical_bids",
+    "bid_rotation",
+    "late_winning_bid",
+    "lowest_bid_disqualified",
+    "new_supplier_large_award",
+    "close_bids",
+)
+# Patterns planted on the bids of one competitive procedure; at most one of them per procedure.
+BID_PATTERNS = ("single_bid", "identical_bids", "close_bids", "late_winning_bid", "lowest_bid_disqualified")
 T = TypeVar("T")
 
 
@@ -42,10 +65,28 @@ class SimulationConfig:
     short_submission_rate: float = 0.08  # of open tenders
     amendment_increase_rate: float = 0.04  # of contracts
     amendment_extension_rate: float = 0.04  # of contracts
+    identical_bids_rate: float = 0.02  # of competitive procedures (open tenders and invitations)
+    close_bids_rate: float = 0.02  # of competitive procedures
+    late_winning_bid_rate: float = 0.02  # of competitive procedures
+    lowest_bid_disqualified_rate: float = 0.02  # of competitive procedures
+    split_purchase_rate: float = 0.01  # of direct-award draws; each starts a group of 2–3 split direct awards
+    bid_rotation_rate: float = 0.01  # of open-tender draws; each starts a ring winning two rounds of 3–4 tenders
+    new_supplier_large_award_rate: float = 0.005  # of procedures
+    supplier_concentration_rate: float = 0.1  # of institutions (at least one when > 0), among the larger half
+    concentration_share: float = 0.7  # of a favouring institution's procedures its favourite wins (≥ 40% of spend)
     benign_amendment_rate: float = 0.03  # small amendments that are not a risk pattern
     name_variant_rate: float = 0.25  # records that spell the supplier's name differently
-    missing_rfc_rate: float = 0.10  # records without the supplier's RFC
+    missing_rfc_rate: float = 0.10  # records without the supplier's RFC (planted records always show it)
     planning_rate: float = 0.7  # competitive procedures with an annual-programme entry
+
+    def __post_init__(self) -> None:
+        rates = {name: value for name, value in asdict(self).items() if name.endswith(("_rate", "_share"))}
+        wrong = sorted(name for name, value in rates.items() if not 0.0 <= value <= 1.0)
+        if wrong:
+            raise ValueError(f"rates must lie between 0 and 1: {', '.join(wrong)}")
+        # The bid patterns of one procedure exclude each other, so their rates share one draw.
+        if sum(rates[f"{name}_rate"] for name in BID_PATTERNS) > 1.0:
+            raise ValueError(f"the rates of {', '.join(BID_PATTERNS)} add up to more than 1")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable copy."""
@@ -102,6 +143,30 @@ def _name_variant(rng: random.Random, name: str, legal_form: str) -> str:
     return f"{base}, {legal_form}"
 
 
+def spread(amounts: Sequence[float]) -> float:
+    """Return how far the highest amount lies above the lowest, as a share of the lowest."""
+    low = min(amounts)
+    return (max(amounts) - low) / low if low else float("inf")
+
+
+@dataclass
+class _Offer:
+    supplier: dict[str, Any]
+    amount: float
+    status: str = "valida"
+
+
+@dataclass
+class _Outcome:
+    """What one procedure produced, for the ground truth of group patterns."""
+
+    numero: str
+    code: str
+    amount: float
+    awarded: dt.datetime
+    award_stamp: str
+
+
 class _Builder:
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
@@ -110,6 +175,14 @@ class _Builder:
         self.expediente = 1_000_000
         self.contract_code = 2_000_000
         self.procedure_counter: dict[str, int] = {}
+        self.names: set[str] = set()
+        self.established: list[dict[str, Any]] = []
+        self.pools: list[list[dict[str, Any]]] = []
+        self.buyer_weights: list[float] = []
+        self.favourites: dict[str, dict[str, Any]] = {}
+        self.favoured: dict[str, list[_Outcome]] = {}
+        self.spend: dict[str, float] = {}
+        self.groups = 0
 
     # -- entities ---------------------------------------------------------------------------------------------
     def make_buyers(self) -> None:
@@ -139,47 +212,75 @@ class _Builder:
                     "responsable": responsable,
                 }
             )
+        total = 0.0
+        for buyer in self.universe.buyers:
+            total += buyer["weight"]
+            self.buyer_weights.append(total)
 
-    def make_suppliers(self) -> None:
+    def _supplier(self, founded: dt.date, markets: list[int]) -> dict[str, Any]:
         rng = self.rng
-        seen: set[str] = set()
-        while len(self.universe.suppliers) < self.config.suppliers:
+        while True:
             legal_form = rng.choice(catalog.LEGAL_FORMS)
             base = f"{rng.choice(catalog.NAME_WORDS_A)} {rng.choice(catalog.NAME_WORDS_B)}"
             if rng.random() < 0.5:
                 base += f" {rng.choice(catalog.NAME_WORDS_B)}"
             name = f"{base} {legal_form}"
-            if name in seen:
-                continue
-            seen.add(name)
+            if name not in self.names:
+                break
+        self.names.add(name)
+        supplier = {
+            "supplier_id": f"S{len(self.universe.suppliers):05d}",
+            "rfc": _rfc(rng, base, founded),
+            "name": name,
+            "legal_form": legal_form,
+            "founded": founded.isoformat(),
+            "stratum": _weighted(rng, catalog.STRATA),
+            "country": "MX" if rng.random() < 0.96 else rng.choice(["US", "ES", "CN", "DE"]),
+            "rupc": str(rng.randint(10000, 99999)),
+            "markets": markets,
+            "variants": [],
+        }
+        self.universe.suppliers.append(supplier)
+        return supplier
+
+    def make_suppliers(self) -> None:
+        rng = self.rng
+        while len(self.universe.suppliers) < self.config.suppliers:
+            # Every unplanted firm is older than a year when it first wins (new_supplier_large_award stays planted).
             founded = self.config.start - dt.timedelta(days=rng.randint(400, 9000))
             markets = rng.sample(range(len(catalog.CUCOP)), k=rng.randint(1, 3))
-            self.universe.suppliers.append(
-                {
-                    "supplier_id": f"S{len(self.universe.suppliers):05d}",
-                    "rfc": _rfc(rng, base, founded),
-                    "name": name,
-                    "legal_form": legal_form,
-                    "founded": founded.isoformat(),
-                    "stratum": _weighted(rng, catalog.STRATA),
-                    "country": "MX" if rng.random() < 0.96 else rng.choice(["US", "ES", "CN", "DE"]),
-                    "rupc": str(rng.randint(10000, 99999)),
-                    "markets": markets,
-                    "variants": [],
-                }
-            )
+            self._supplier(founded, markets)
+        self.established = list(self.universe.suppliers)
+        self.pools = [
+            [s for s in self.established if market in s["markets"]] or self.established
+            for market in range(len(catalog.CUCOP))
+        ]
 
-    def supplier_view(self, supplier: dict[str, Any]) -> dict[str, Any]:
-        """How one record names a supplier: sometimes another spelling, sometimes no RFC."""
+    def choose_favourites(self) -> None:
+        """Pick the institutions where one supplier wins a large share of the spend (supplier_concentration)."""
+        rate = self.config.supplier_concentration_rate
+        if not rate:
+            return
+        buyers = self.universe.buyers
+        count = min(len(buyers), max(1, round(rate * len(buyers))))
+        # Among the larger half: a share of a handful of contracts says little, and a small buyer's spend is
+        # dominated by chance anyway.
+        larger = sorted(buyers, key=lambda b: -b["weight"])[: max(count, len(buyers) // 2)]
+        for buyer in self.rng.sample(larger, k=count):
+            self.favourites[buyer["siglas"]] = self.rng.choice(self.established)
+            self.favoured[buyer["siglas"]] = []
+
+    def supplier_view(self, supplier: dict[str, Any], keep_rfc: bool = False) -> dict[str, Any]:
+        """How one record names a supplier: sometimes another spelling, sometimes no RFC (never when planted)."""
         rng = self.rng
         name = supplier["name"]
         if rng.random() < self.config.name_variant_rate:
             name = _name_variant(rng, name, supplier["legal_form"])
             if name not in supplier["variants"]:
                 supplier["variants"].append(name)
-        rfc = None if rng.random() < self.config.missing_rfc_rate else supplier["rfc"]
+        missing = rng.random() < self.config.missing_rfc_rate
         return {
-            "rfc": rfc,
+            "rfc": None if missing and not keep_rfc else supplier["rfc"],
             "proveedor": name,
             "folio_rupc": supplier["rupc"],
             "estratificacion": supplier["stratum"],
@@ -191,22 +292,110 @@ class _Builder:
         minute = self.rng.randint(hour_low * 60, hour_high * 60)
         return dt.datetime.combine(day, dt.time(minute // 60, minute % 60), tzinfo=MEXICO_CITY)
 
-    def plant(self, pattern: str, procedure: str, buyer: str, supplier: str | None, **detail: Any) -> None:
+    def publication(self) -> dt.datetime:
+        span = (self.config.end - self.config.start).days
+        return self.moment(self.config.start + dt.timedelta(days=self.rng.randint(0, span)))
+
+    def plant(self, pattern: str, procedure: str | None, buyer: str, supplier: str | None, **detail: Any) -> None:
         self.universe.ground_truth.append(
             {"pattern": pattern, "numero_procedimiento": procedure, "buyer": buyer, "supplier": supplier, **detail}
         )
 
-    def procedure(self) -> None:
+    def draw(self, remaining: int) -> int:
+        """Generate the next procedure, or a planted group of procedures; return how many were generated."""
         rng, config = self.rng, self.config
-        buyer = rng.choices(self.universe.buyers, weights=[b["weight"] for b in self.universe.buyers])[0]
+        buyer = rng.choices(self.universe.buyers, cum_weights=self.buyer_weights)[0]
         unit = rng.choice(buyer["units"])
         method = _weighted(rng, list(catalog.METHOD_SHARES.items()))
-        cucop, description, contracting_type = rng.choice(catalog.CUCOP)
+        market = rng.randrange(len(catalog.CUCOP))
+        if method == "direct" and remaining >= 2 and rng.random() < config.split_purchase_rate:
+            return self.split_purchase(buyer, unit, market, remaining)
+        if method == "open" and remaining >= 8 and rng.random() < config.bid_rotation_rate:
+            return self.bid_rotation(buyer, unit, market)
+        self.procedure(buyer, unit, method, market, self.publication())
+        return 1
+
+    def split_purchase(self, buyer: dict[str, Any], unit: dict[str, Any], market: int, remaining: int) -> int:
+        """Plant 2–3 direct awards of one class to one supplier, close in time, each just below the threshold."""
+        rng, config = self.rng, self.config
+        self.groups += 1
+        group = f"G{self.groups:05d}"
+        count = min(rng.randint(2, 3), remaining)
+        supplier = rng.choice(self.pools[market])
+        span = (config.end - config.start).days
+        window = min(catalog.SPLIT_WINDOW_DAYS, span)
+        first = config.start + dt.timedelta(days=rng.randint(0, span - window))
+        outcomes: list[tuple[_Outcome, float]] = []
+        for _ in range(count):
+            published = self.moment(first + dt.timedelta(days=rng.randint(0, window)))
+            threshold = catalog.direct_award_threshold(published.year)
+            estimate = round(threshold * (1 - rng.uniform(*catalog.SPLIT_DISTANCE)), 2)
+            outcome = self.procedure(
+                buyer, unit, "direct", market, published, estimate=estimate, winner=supplier, planted=True
+            )
+            outcomes.append((outcome, threshold))
+        numbers = [outcome.numero for outcome, _ in outcomes]
+        for outcome, threshold in outcomes:
+            self.plant(
+                "split_purchase",
+                outcome.numero,
+                buyer["siglas"],
+                supplier["rfc"],
+                updated=outcome.award_stamp,
+                group=group,
+                procedures=numbers,
+                clave_cucop=catalog.CUCOP[market][0],
+                amount=outcome.amount,
+                threshold=threshold,
+            )
+        return count
+
+    def bid_rotation(self, buyer: dict[str, Any], unit: dict[str, Any], market: int) -> int:
+        """Plant a ring of 3–4 suppliers that take turns winning one buyer's open tenders in one market."""
+        rng = self.rng
+        self.groups += 1
+        group = f"G{self.groups:05d}"
+        pool = self.pools[market]
+        size = rng.randint(3, 4)
+        ring = rng.sample(pool, k=min(size, len(pool)))
+        if len(ring) < size:  # a tiny market: fill from everyone
+            ring += rng.sample([s for s in self.established if s not in ring], k=size - len(ring))
+        dates = sorted(self.publication() for _ in range(2 * size))
+        members = [s["rfc"] for s in ring]
+        for turn, published in enumerate(dates):
+            winner = ring[turn % size]
+            outcome = self.procedure(buyer, unit, "open", market, published, winner=winner, ring=ring, planted=True)
+            self.plant(
+                "bid_rotation",
+                outcome.numero,
+                buyer["siglas"],
+                winner["rfc"],
+                updated=outcome.award_stamp,
+                group=group,
+                members=members,
+                turn=turn,
+                clave_cucop=catalog.CUCOP[market][0],
+            )
+        return len(dates)
+
+    def procedure(
+        self,
+        buyer: dict[str, Any],
+        unit: dict[str, Any],
+        method: str,
+        market: int,
+        published: dt.datetime,
+        *,
+        estimate: float | None = None,
+        winner: dict[str, Any] | None = None,
+        ring: list[dict[str, Any]] | None = None,
+        planted: bool = False,
+    ) -> _Outcome:
+        rng, config = self.rng, self.config
+        cucop, description, contracting_type = catalog.CUCOP[market]
         character = _weighted(rng, catalog.CHARACTERS) if method in ("open", "invitation") else "Nacional"
         law = "O" if contracting_type in ("Obra Pública", "Servicios Relacionados con la OP") else "A"
         raw_type, letter = catalog.PROCEDURE_TYPES[method]
-        span = (config.end - config.start).days
-        published = self.moment(config.start + dt.timedelta(days=rng.randint(0, span)))
         year = published.year
         key = f"{letter}{law}-{unit['clave_uc']}-{character[0]}-{year}"
         self.procedure_counter[key] = self.procedure_counter.get(key, 0) + 1
@@ -214,9 +403,19 @@ class _Builder:
         self.expediente += 1
         expediente = str(self.expediente)
 
-        # Amounts (MXN): direct awards average ~1.5m, public tenders ~12.7m (REFERENCE §7).
-        mean = {"open": 12.7e6, "invitation": 2.5e6, "direct": 1.4e6, "other": 1.5e6}[method]
-        estimate = round(rng.lognormvariate(0, 1.0) * mean / 1.6487, 2)  # E[lognormal(0,1)] = e^0.5
+        if estimate is None:
+            estimate = self.estimate(method, year)
+        newcomer = None
+        if not planted and rng.random() < config.new_supplier_large_award_rate:
+            founded = published.date() - dt.timedelta(days=rng.randint(*catalog.NEW_SUPPLIER_AGE_DAYS))
+            newcomer = winner = self._supplier(founded, [market])  # not in any pool: it wins only this award
+            # Bids go down to 0.82 of the estimate: 1.25 × the line keeps the winning bid above it.
+            estimate = round(max(estimate, rng.uniform(1.25, 3.0) * catalog.LARGE_AWARD_AMOUNT), 2)
+            planted = True
+        favourite = self.favourites.get(buyer["siglas"])
+        favoured = False
+        if not planted and favourite is not None and rng.random() < config.concentration_share:
+            winner, favoured, planted = favourite, True, True
 
         common = {
             "numero_procedimiento": numero,
@@ -246,14 +445,12 @@ class _Builder:
             )
 
         # Tender period.
-        planted: list[str] = []
         if method == "open":
             minimum = 15 if character == "Nacional" else 20
             days = rng.randint(minimum, minimum + 15)
-            if rng.random() < config.short_submission_rate:
+            if ring is None and rng.random() < config.short_submission_rate:
                 days = rng.randint(3, 9)
-                planted.append("short_submission")
-                self.plant("short_submission", numero, buyer["siglas"], None, days=days)
+                self.plant("short_submission", numero, buyer["siglas"], None, updated=_stamp(published), days=days)
         elif method == "invitation":
             days = rng.randint(7, 15)
         else:
@@ -292,23 +489,69 @@ class _Builder:
             }
         )
 
-        # Suppliers that work in this market.
-        market = catalog.CUCOP.index((cucop, description, contracting_type))
-        pool = [s for s in self.universe.suppliers if market in s["markets"]] or self.universe.suppliers
-
         if competitive:
-            winner, award_amount, decision_from = self.bids(
-                method, numero, expediente, common, pool, estimate, opening, planted, buyer
+            assert opening is not None
+            winner, award_amount, pattern = self.bids(
+                method, numero, expediente, common, self.pools[market], estimate, opening, buyer, winner, ring, planted
             )
+            planted = planted or pattern is not None
+            decision_from = opening
         else:
-            winner = rng.choice(pool)
+            winner = winner or rng.choice(self.pools[market])
             award_amount = estimate
             decision_from = published
-        assert decision_from is not None
         awarded = self.moment(
             (decision_from + dt.timedelta(days=rng.randint(3, 20) if competitive else rng.randint(0, 3))).date()
         )
-        self.contract(numero, common, winner, award_amount, awarded, buyer, cucop)
+        outcome = self.contract(numero, common, winner, award_amount, awarded, buyer, cucop, planted)
+        self.spend[buyer["siglas"]] = self.spend.get(buyer["siglas"], 0.0) + award_amount
+        if favoured:
+            self.favoured[buyer["siglas"]].append(outcome)
+        if newcomer is not None:
+            founded_on = dt.date.fromisoformat(newcomer["founded"])
+            self.plant(
+                "new_supplier_large_award",
+                numero,
+                buyer["siglas"],
+                newcomer["rfc"],
+                updated=outcome.award_stamp,
+                founded=newcomer["founded"],
+                awarded=awarded.date().isoformat(),
+                age_days=(awarded.date() - founded_on).days,
+                amount=award_amount,
+            )
+        return outcome
+
+    def estimate(self, method: str, year: int) -> float:
+        """Draw a procedure's amount (MXN): direct awards average ~1.5m, public tenders ~12.7m (REFERENCE §7)."""
+        rng = self.rng
+        mean = {"open": 12.7e6, "invitation": 2.5e6, "direct": 1.4e6, "other": 1.5e6}[method]
+        threshold = catalog.direct_award_threshold(year)
+        while True:
+            estimate = round(rng.lognormvariate(0, 1.0) * mean / 1.6487, 2)  # E[lognormal(0,1)] = e^0.5
+            # "Just below the direct-award threshold" is left to planted split purchases.
+            if method != "direct" or not threshold * (1 - catalog.SPLIT_CLEARANCE) <= estimate < threshold:
+                return estimate
+
+    def bid_pattern(self, method: str) -> str | None:
+        """Draw at most one bid pattern for a competitive procedure; single bids are planted on open tenders only."""
+        config = self.config
+        draw = self.rng.random()
+        for name in BID_PATTERNS:
+            rate = getattr(config, f"{name}_rate")
+            if name == "single_bid" and method != "open":
+                continue
+            if draw < rate:
+                return name
+            draw -= rate
+        return None
+
+    def natural_amounts(self, estimate: float, count: int) -> list[float]:
+        """Distinct bid amounts spread at least NATURAL_MIN_SPREAD apart, so close and identical bids stay planted."""
+        while True:
+            amounts = [round(estimate * self.rng.uniform(0.82, 1.08), 2) for _ in range(count)]
+            if count == 1 or (len(set(amounts)) == count and spread(amounts) >= catalog.NATURAL_MIN_SPREAD):
+                return amounts
 
     def bids(
         self,
@@ -318,46 +561,103 @@ class _Builder:
         common: dict[str, Any],
         pool: list[dict[str, Any]],
         estimate: float,
-        opening: dt.datetime | None,
-        planted: list[str],
+        opening: dt.datetime,
         buyer: dict[str, Any],
-    ) -> tuple[dict[str, Any], float, dt.datetime | None]:
+        forced: dict[str, Any] | None,
+        ring: list[dict[str, Any]] | None,
+        planted: bool,
+    ) -> tuple[dict[str, Any], float, str | None]:
+        """Write the bids of one competitive procedure; return the winner, its amount and the planted pattern."""
         rng = self.rng
-        if method == "open" and rng.random() < self.config.single_bid_rate:
-            count = 1
+        pattern = "bid_rotation" if ring is not None else self.bid_pattern(method)
+        if ring is not None:
+            bidders = list(ring)
         else:
-            # About a quarter of contests have three or fewer participants (IMCO IRC 2023).
-            count = _weighted(rng, [(2, 0.10), (3, 0.15), (4, 0.22), (5, 0.20), (6, 0.15), (7, 0.10), (8, 0.08)])
-        bidders = rng.sample(pool, k=min(count, len(pool)))
-        if len(bidders) < count:  # a tiny market: fill from everyone
-            others = [s for s in self.universe.suppliers if s not in bidders]
-            bidders += rng.sample(others, k=count - len(bidders))
-        offers = []
-        for index, supplier in enumerate(bidders, start=1):
-            amount = round(estimate * rng.uniform(0.82, 1.08), 2)
-            disqualified = len(bidders) > 1 and index > 1 and rng.random() < 0.12
-            offers.append((supplier, amount, "desechada" if disqualified else "valida", index))
-        valid = [offer for offer in offers if offer[2] == "valida"]
-        winner, amount = min(valid, key=lambda offer: offer[1])[:2]
-        assert opening is not None
-        if count == 1:
-            # "updated" is when the bids stage is published: the interval whose run can see the single bid.
-            self.plant("single_bid", numero, buyer["siglas"], winner["rfc"], updated=_stamp(opening))
-        for supplier, bid_amount, status, index in offers:
-            submitted = opening - dt.timedelta(minutes=rng.randint(30, 60 * 72))
+            if pattern == "single_bid":
+                count = 1
+            else:
+                # About a quarter of contests have three or fewer participants (IMCO IRC 2023).
+                count = _weighted(rng, [(2, 0.10), (3, 0.15), (4, 0.22), (5, 0.20), (6, 0.15), (7, 0.10), (8, 0.08)])
+                if pattern in ("identical_bids", "close_bids", "lowest_bid_disqualified"):
+                    count = max(count, 3)  # the pattern needs bids beside the winner's
+            bidders = rng.sample(pool, k=min(count, len(pool)))
+            if len(bidders) < count:  # a tiny market: fill from everyone
+                bidders += rng.sample([s for s in self.established if s not in bidders], k=count - len(bidders))
+        if forced is not None:
+            # The chosen winner bids first; an index-0 bid is never disqualified.
+            bidders = [forced, *[s for s in bidders if s is not forced][: len(bidders) - 1]]
+
+        if pattern == "close_bids":
+            base = estimate * rng.uniform(0.85, 1.0)
+            while True:
+                amounts = [round(base * rng.uniform(1.0, 1.0 + 0.9 * catalog.CLOSE_BIDS_SPREAD), 2) for _ in bidders]
+                if len(set(amounts)) == len(amounts):
+                    break
+        elif pattern == "bid_rotation":
+            low = estimate * rng.uniform(0.88, 0.98)
+            amounts = [round(low, 2)] + [round(low * rng.uniform(1.03, 1.12), 2) for _ in bidders[1:]]
+            while len(set(amounts)) < len(amounts):
+                amounts[1:] = [round(low * rng.uniform(1.03, 1.12), 2) for _ in bidders[1:]]
+        else:
+            amounts = self.natural_amounts(estimate, len(bidders))
+        offers = [_Offer(supplier, amount) for supplier, amount in zip(bidders, amounts, strict=True)]
+        if pattern is None:  # unplanted disqualifications; the first bidder (a chosen winner) always stays valid
+            for offer in offers[1:]:
+                if rng.random() < 0.12:
+                    offer.status = "desechada"
+
+        # The winner holds the lowest amount: the chosen one by a swap, otherwise the lowest valid bid, swapped
+        # with any lower disqualified bid so that a disqualified lowest bid stays planted.
+        lowest = min(offers, key=lambda o: o.amount)
+        winning = (
+            offers[0]
+            if forced is not None or ring is not None
+            else min((o for o in offers if o.status == "valida"), key=lambda o: o.amount)
+        )
+        winning.amount, lowest.amount = lowest.amount, winning.amount
+        winner = winning.supplier
+
+        submitted = {id(offer): opening - dt.timedelta(minutes=rng.randint(30, 60 * 72)) for offer in offers}
+        details: dict[str, Any] = {}
+        others = [offer for offer in offers if offer is not winning]
+        if pattern == "identical_bids":
+            first, second = rng.sample(others, k=2)
+            # Both take the higher amount, so the lowest and highest bids (and the spread) do not change.
+            first.amount = second.amount = max(first.amount, second.amount)
+            details = {"tenderers": [first.supplier["rfc"], second.supplier["rfc"]], "amount": first.amount}
+        elif pattern == "lowest_bid_disqualified":
+            loser = rng.choice(others)
+            loser.amount = round(winning.amount * rng.uniform(0.90, 0.98), 2)
+            loser.status = "desechada"
+            details = {"disqualified": loser.supplier["rfc"], "lowest": loser.amount, "winning": winning.amount}
+        elif pattern == "late_winning_bid":
+            late = opening + dt.timedelta(minutes=rng.randint(5, 180))
+            submitted[id(winning)] = late
+            details = {"submitted": _stamp(late), "opening": _stamp(opening)}
+        elif pattern == "close_bids":
+            details = {"spread": round(spread([o.amount for o in offers]), 6), "bids": len(offers)}
+
+        # The bids stage is published at the opening, or when the last (late) bid came in.
+        updated = _stamp(max(opening, *submitted.values()))
+        keep_rfc = planted or pattern is not None
+        rng.shuffle(offers)  # a chosen winner was put first: the bid numbers must not tell
+        for index, offer in enumerate(offers, start=1):
             self.universe.records["bids"].append(
                 {
                     "id": f"{expediente}-P{index}",
                     **common,
-                    **self.supplier_view(supplier),
-                    "fecha_presentacion": _stamp(submitted),
-                    "monto": bid_amount,
+                    **self.supplier_view(offer.supplier, keep_rfc),
+                    "fecha_presentacion": _stamp(submitted[id(offer)]),
+                    "monto": offer.amount,
                     "moneda": "MXN",
-                    "estatus": status,
-                    "actualizado": _stamp(opening),
+                    "estatus": offer.status,
+                    "actualizado": updated,
                 }
             )
-        return winner, amount, opening
+        if pattern is not None and pattern != "bid_rotation":
+            # "updated" is when the bids stage is published: the interval whose run can see the pattern.
+            self.plant(pattern, numero, buyer["siglas"], winner["rfc"], updated=updated, **details)
+        return winner, winning.amount, pattern
 
     def contract(
         self,
@@ -368,22 +668,24 @@ class _Builder:
         awarded: dt.datetime,
         buyer: dict[str, Any],
         cucop: str,
-    ) -> None:
+        planted: bool,
+    ) -> _Outcome:
         rng, config = self.rng, self.config
         self.contract_code += 1
         code = str(self.contract_code)
-        view = self.supplier_view(supplier)
+        view = self.supplier_view(supplier, keep_rfc=planted)
+        award_stamp = _stamp(awarded)
         self.universe.records["awards"].append(
             {
                 "id": f"F-{code}",
                 **common,
                 "codigo_contrato": code,
-                "fecha_fallo": _stamp(awarded),
+                "fecha_fallo": award_stamp,
                 **view,
                 "monto": amount,
                 "moneda": "MXN",
                 "clave_cucop": cucop,
-                "actualizado": _stamp(awarded),
+                "actualizado": award_stamp,
             }
         )
         signed = self.moment((awarded + dt.timedelta(days=rng.randint(0, 12))).date())
@@ -433,6 +735,7 @@ class _Builder:
                     contract=code,
                     before=[value, finish.isoformat()],
                     after=[new_value, new_finish.isoformat()],
+                    updated=_stamp(when),
                 )
             self.universe.records["amendments"].append(
                 {
@@ -475,6 +778,24 @@ class _Builder:
                     "actualizado": _stamp(when),
                 }
             )
+        return _Outcome(numero, code, amount, awarded, award_stamp)
+
+    def plant_concentration(self) -> None:
+        """Write one ground-truth row per favouring institution, with the share of its spend the favourite won."""
+        for siglas, outcomes in self.favoured.items():
+            if not outcomes:
+                continue
+            won = sum(outcome.amount for outcome in outcomes)
+            self.plant(
+                "supplier_concentration",
+                None,
+                siglas,
+                self.favourites[siglas]["rfc"],
+                updated=max(outcome.award_stamp for outcome in outcomes),
+                share=round(won / self.spend[siglas], 6),
+                amount=round(won, 2),
+                procedures=[outcome.numero for outcome in outcomes],
+            )
 
 
 def simulate(config: SimulationConfig | None = None) -> Universe:
@@ -482,8 +803,11 @@ def simulate(config: SimulationConfig | None = None) -> Universe:
     builder = _Builder(config or SimulationConfig())
     builder.make_buyers()
     builder.make_suppliers()
-    for _ in range(builder.config.procedures):
-        builder.procedure()
+    builder.choose_favourites()
+    remaining = builder.config.procedures
+    while remaining > 0:
+        remaining -= builder.draw(remaining)
+    builder.plant_concentration()
     for rows in builder.universe.records.values():
         rows.sort(key=lambda row: (row["actualizado"], row["id"]))
     return builder.universe
