@@ -127,20 +127,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_indicators(args: argparse.Namespace) -> int:
-    from models.indicators import run_all
+    from models.indicators import cardinal, run, run_all
     from transforms import jsonio
+    from transforms.errors import SourceError
 
-    flags = run_all(list(jsonio.read_jsonl(Path(args.file))))
+    settings = cardinal.load_settings(Path(args.settings)) if args.settings else None
+    try:
+        compiled = list(jsonio.read_jsonl(Path(args.file)))
+    except (OSError, ValueError) as exc:  # missing file or a line that is not JSON
+        raise SourceError(f"cannot read compiled releases from {args.file}: {exc}") from None
     if args.format == "cardinal":
-        result: dict[str, dict[str, dict[str, float]]] = {}
-        group = {"process": "OCID", "buyer": "Buyer", "procuring_entity": "ProcuringEntity", "tenderer": "Tenderer"}
-        for flag in flags:
-            result.setdefault(group[flag["unit"]], {}).setdefault(flag["unit_id"], {})[flag["indicator"]] = flag[
-                "value"
-            ]
+        result = cardinal.results(run(compiled, settings), meta=not args.no_meta)
         sys.stdout.write(jsonio.dumps(result).decode() + "\n")
     else:
-        for flag in flags:
+        for flag in run_all(compiled, settings):
             sys.stdout.write(jsonio.dumps(flag).decode() + "\n")
     return 0
 
@@ -241,7 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", help="files to validate (.json, .jsonl, .gz)")
 
     p = add("indicators", cmd_indicators, "compute red flags from compiled releases (one per line)")
-    p.add_argument("--format", choices=["rows", "cardinal"], default="rows", help="output shape")
+    p.add_argument(
+        "--format", choices=["rows", "cardinal"], default="rows", help="flag rows as JSON Lines, or Cardinal's JSON"
+    )
+    p.add_argument("--settings", help="Cardinal INI settings (default: every indicator with its defaults)")
+    p.add_argument("--no-meta", action="store_true", help="omit the Meta key (quartiles, fences) of --format cardinal")
     p.add_argument("file", help="compiled releases, JSON Lines")
 
     p = add("docs", cmd_docs, "regenerate the documentation generated from code (mapping table …)")
