@@ -10,6 +10,7 @@ Pull every CompraNet stage updated in the data interval, turn it into OCDS 1.1, 
 | ocds | `compile` | `transforms.pipeline.compile` | `compiled/<source>/<date>/`: the processes touched tonight |
 | ocds | `validate` | `transforms.pipeline.validate` | `checks/<date>/validation.json` (fails on any schema error) |
 | warehouse | `build_tables` | `transforms.pipeline.build_tables` | `warehouse/<date>/` Parquet + DuckDB |
+| warehouse | `check_tables` | `transforms.pipeline.check_tables` | `out_checks`, Data Docs; stops on blocking |
 | warehouse | `score` | `transforms.pipeline.score` | `out_flags` |
 | publication | `publish` | `transforms.pipeline.publish` | `publish/<date>/`, `publish/latest` |
 
@@ -100,11 +101,15 @@ def compranet_nightly() -> None:
         def build_tables() -> dict[str, Any]:
             return _run("build_tables")
 
+        @task(doc_md="Great Expectations suites and cross-table checks into `out_checks`; stop on a blocking failure.")
+        def check_tables() -> dict[str, Any]:
+            return _run("check_tables")
+
         @task(depends_on_past=True, outlets=[FLAGS], doc_md="Compute red flags into `out_flags`.")
         def score() -> dict[str, Any]:
             return _run("score")
 
-        build_tables() >> score()
+        build_tables() >> check_tables() >> score()
 
     @task(
         depends_on_past=True,

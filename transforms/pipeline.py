@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from transforms import jsonio, tables
 from transforms import publish as publishing
+from transforms.dictionary import render_data_dictionary
 from transforms.errors import SemaforoError, ValidationFailed
 from transforms.intervals import Interval
 from transforms.ocds import compile as ocds_compile
@@ -40,7 +41,7 @@ from transforms.sources import compranet_api
 from transforms.store import Store
 
 log = logging.getLogger(__name__)
-STEPS = ("extract", "normalize", "compile", "validate", "build_tables", "score", "publish")
+STEPS = ("extract", "normalize", "compile", "validate", "build_tables", "check_tables", "score", "publish")
 F = TypeVar("F", bound=Callable[..., dict[str, Any]])
 
 
@@ -152,7 +153,7 @@ def validate(settings: Settings, interval: Interval) -> dict[str, Any]:
 @step
 def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Flatten the compiled releases into the star schema (Parquet by year) and a DuckDB file."""
-    rows = tables.flatten(store(settings).iter_compiled(interval.key))
+    rows = tables.flatten(store(settings).iter_compiled(interval.key), interval=interval)
     final = warehouse_dir(settings, interval.key)
     staging = final.with_name(f".staging-{interval.key}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -164,6 +165,39 @@ def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
         "rows": {name: len(table_rows) for name, table_rows in rows.items()},
         "duckdb": str(final / "semaforo.duckdb"),
     }
+
+
+@step
+def check_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
+    """Run the Great Expectations suites and cross-table checks; store ``out_checks``; stop on a blocking failure."""
+    from transforms import quality
+
+    folder = warehouse_dir(settings, interval.key)
+    names = [name for name in tables.table_schemas() if name.startswith("core_")]
+    data: dict[str, Any] = {name: tables.read_table(folder / "parquet", name) for name in names}
+    releases_store = store(settings)
+    data["releases"] = pq.read_table(releases_store.releases_path(interval.key), columns=["ocid", "release_id"])
+    expected = {"core_contracting_processes": releases_store.count_compiled(interval.key)}
+    docs = folder / "data_docs"
+    try:
+        summary = quality.check_tables(data, expected, docs, run_name=interval.key, run_time=interval.end)
+    except quality.QualityGateFailed as exc:
+        failed = exc.summary or {}
+        _store_checks(folder, failed.pop("results", []))
+        jsonio.write_json(settings.data_root / "checks" / interval.key / "quality.json", failed)
+        raise
+    _store_checks(folder, summary.pop("results"))
+    jsonio.write_json(settings.data_root / "checks" / interval.key / "quality.json", summary)
+    return {key: summary[key] for key in ("checks_run", "passed", "failed", "skipped", "warnings") if key in summary}
+
+
+def _store_checks(folder: Path, rows: list[dict[str, Any]]) -> None:
+    table = tables.to_arrow("out_checks", rows)
+    tables.write_parquet(folder / "parquet", "out_checks", table)
+    with duckdb.connect(str(folder / "semaforo.duckdb")) as con:
+        con.register("checks_arrow", table)
+        con.execute("CREATE OR REPLACE TABLE out_checks AS SELECT * FROM checks_arrow")
+        con.execute("CHECKPOINT")
 
 
 @step
@@ -211,13 +245,23 @@ def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
 
     warehouse = warehouse_dir(settings, key)
     shutil.copyfile(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
+    # Identifiers below are our own constants, never user input.
+    exports = {
+        "flags.csv": "SELECT * FROM out_flags ORDER BY indicator, unit, unit_id",
+        "checks.csv": "SELECT * FROM out_checks ORDER BY check_id",
+        "field_coverage.csv": "SELECT * FROM core_field_coverage ORDER BY path",
+    }
     with duckdb.connect(str(warehouse / "semaforo.duckdb"), read_only=True) as con:
-        flag_rows = con.execute("SELECT * FROM out_flags ORDER BY indicator, unit, unit_id").fetchall()
-        columns = [d[0] for d in con.description]
-    with open(staging / "flags.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        writer.writerows(flag_rows)
+        for name, query in exports.items():
+            result = con.execute(query)
+            columns = [d[0] for d in result.description]
+            with open(staging / name, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(columns)
+                writer.writerows(result.fetchall())
+    if (warehouse / "data_docs").is_dir():
+        shutil.copytree(warehouse / "data_docs", staging / "data_docs")
+    (staging / "data_dictionary.md").write_text(render_data_dictionary(), encoding="utf-8")
 
     descriptions = {
         "records.jsonl.gz": "OCDS 1.1 record packages, one per line (gzip JSON Lines), each holding up to "
@@ -225,14 +269,17 @@ def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
         "releases.jsonl.gz": "OCDS 1.1 release packages, one per line (gzip JSON Lines).",
         "semaforo.duckdb": "DuckDB database with the star schema and the red flags.",
         "flags.csv": "Red flags raised, one row per flag (see the indicator catalogue).",
+        "checks.csv": "Every data-quality check and expectation of this run with its pass rate (out_checks).",
+        "field_coverage.csv": "How many processes have each OCDS path (core_field_coverage).",
+        "data_dictionary.md": "Tables and columns of the DuckDB database and the Parquet files.",
     }
     schemas = {
-        "flags.csv": {
-            "fields": [
-                {"name": f["name"], "type": f["type"], "description": f["description"]}
-                for f in tables.table_schemas()["out_flags"]["fields"]
-            ]
-        }
+        name: _table_schema(table)
+        for name, table in (
+            ("flags.csv", "out_flags"),
+            ("checks.csv", "out_checks"),
+            ("field_coverage.csv", "core_field_coverage"),
+        )
     }
     jsonio.write_json(staging / "datapackage.json", publishing.describe(staging, descriptions, schemas, key, settings))
     publishing.write_checksums(staging)
@@ -251,6 +298,19 @@ def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
     }
 
 
+def _table_schema(table: str) -> dict[str, Any]:
+    """A Frictionless Table Schema for a published CSV of one of our tables."""
+    schema = tables.table_schemas()[table]
+    types = {"datetime": "datetime", "integer": "integer", "number": "number", "boolean": "boolean"}
+    return {
+        "fields": [
+            {"name": f["name"], "type": types.get(f["type"], "string"), "description": f["description"]}
+            for f in schema["fields"]
+        ],
+        **({"primaryKey": schema["primaryKey"]} if schema.get("primaryKey") else {}),
+    }
+
+
 def run_interval(settings: Settings, interval: Interval) -> dict[str, dict[str, Any]]:
     """Run every step for one interval in order, outside Airflow (the CLI's ``semaforo run``)."""
     results = {}
@@ -265,6 +325,7 @@ STEP_FUNCTIONS: dict[str, Callable[[Settings, Interval], dict[str, Any]]] = {
     "compile": compile,
     "validate": validate,
     "build_tables": build_tables,
+    "check_tables": check_tables,
     "score": score,
     "publish": publish,
 }

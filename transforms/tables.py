@@ -1,23 +1,37 @@
 """Flatten compiled releases into the star schema: Parquet partitioned by year, plus one DuckDB file.
 
 Column names, types and descriptions live once, in ``schemas/tables/*.json`` (Frictionless Table Schema); the
-Arrow schemas, the DuckDB tables and the data dictionary are all derived from them.
+Arrow schemas, the DuckDB tables, the expectation suites and the data dictionary are all derived from them.
+
+The grains follow the star schema of cardinal-rs #129 (contracting process, award, contract, bid, organization,
+field coverage, dataset metadata), plus items, award suppliers, amendments, transactions and the organization map
+that :mod:`transforms.resolution` builds. The simulator publishes no lots, so there is no lot table yet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 import shutil
+import tempfile
+from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from transforms import jsonio
+from transforms import jsonio, resolution
+from transforms.intervals import Interval
+from transforms.ocds.mapping import EXTENSIONS
+
+OCDS_VERSION = "1.1"
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "tables"
 ARROW_TYPES = {
@@ -72,6 +86,32 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _total(values: Iterable[Any]) -> tuple[float | None, str | None]:
+    """Sum OCDS values that share one currency; ``(None, None)`` when there are none or currencies differ."""
+    amounts: list[tuple[float, str | None]] = []
+    for value in values:
+        amount, currency = _value(value)
+        if amount is not None:
+            amounts.append((amount, currency))
+    currencies = {c for _, c in amounts}
+    if not amounts or len(currencies) != 1:
+        return None, None
+    return sum(a for a, _ in amounts), currencies.pop()
+
+
+def _days(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
+    return None if start is None or end is None else round((end - start).total_seconds() / 86400, 3)
+
+
+def _first(default: Any, key: str, amendments: list[dict[str, Any]]) -> Any:
+    """The value of ``key`` in the earliest amendment that sets it (by date, then publication order), else default."""
+    dated = sorted(enumerate(amendments), key=lambda item: (str(item[1].get("date") or ""), item[0]))
+    for _, amendment in dated:
+        if amendment.get(key) not in (None, "", {}):
+            return amendment[key]
+    return default
+
+
 def process_year(release: dict[str, Any]) -> int:
     """The year a process started: tender start, else the first award or contract date, else the release date."""
     tender = release.get("tender") or {}
@@ -86,16 +126,30 @@ def process_year(release: dict[str, Any]) -> int:
     return 0
 
 
-def flatten(compiled: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
-    """Return the rows of every core table for a stream of compiled releases."""
+def flatten(compiled: Iterable[dict[str, Any]], *, interval: Interval | None = None) -> dict[str, list[Row]]:
+    """Return the rows of every core table for a stream of compiled releases.
+
+    Besides one table per OCDS object, this resolves organizations (``core_organization_map`` and the
+    ``*canonical_id`` columns), counts field coverage and describes the dataset (``core_dataset_meta``; pass the
+    data interval to record it there).
+    """
     rows: dict[str, list[Row]] = {name: [] for name in table_schemas() if name.startswith("core_")}
+    coverage = _Coverage()
+    digest = hashlib.sha256()
     for release in compiled:
         ocid, year = release["ocid"], process_year(release)
+        coverage.add(release)
+        digest.update(f"{ocid}\t{release.get('id')}\t{release.get('date')}\n".encode())
         key = {"ocid": ocid, "year": year}
         tender = release.get("tender") or {}
         period = tender.get("tenderPeriod") or {}
         amount, currency = _value(tender.get("value"))
         awards, contracts = release.get("awards") or [], release.get("contracts") or []
+        bids = (release.get("bids") or {}).get("details") or []
+        budget = _value(((release.get("planning") or {}).get("budget") or {}).get("amount"))
+        awarded, contracted = _total(a.get("value") for a in awards), _total(c.get("value") for c in contracts)
+        award_dates = [d for d in (_ts(a.get("date")) for a in awards) if d is not None]
+        start, end = _ts(period.get("startDate")), _ts(period.get("endDate"))
         rows["core_contracting_processes"].append(
             {
                 **key,
@@ -103,19 +157,32 @@ def flatten(compiled: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
                 "buyer_id": _str((release.get("buyer") or {}).get("id")),
                 "buyer_name": (release.get("buyer") or {}).get("name"),
                 "procuring_entity_id": _str((tender.get("procuringEntity") or {}).get("id")),
+                "procuring_entity_name": (tender.get("procuringEntity") or {}).get("name"),
                 "tender_id": _str(tender.get("id")),
                 "tender_title": tender.get("title"),
                 "tender_status": tender.get("status"),
                 "procurement_method": tender.get("procurementMethod"),
                 "procurement_method_details": tender.get("procurementMethodDetails"),
+                "procurement_method_character": tender.get("procurementMethodCharacterMxCnet"),
                 "main_procurement_category": tender.get("mainProcurementCategory"),
-                "tender_start_date": _ts(period.get("startDate")),
-                "tender_end_date": _ts(period.get("endDate")),
+                "submission_method": "|".join(tender.get("submissionMethod") or []) or None,
+                "tender_start_date": start,
+                "tender_end_date": end,
+                "tender_period_days": _days(start, end),
                 "tender_amount": amount,
                 "tender_currency": currency,
                 "number_of_tenderers": _int(tender.get("numberOfTenderers")),
                 "award_count": len(awards),
                 "contract_count": len(contracts),
+                "planning_budget_amount": budget[0],
+                "planning_budget_currency": budget[1],
+                "bid_count": len(bids),
+                "valid_bid_count": sum(1 for b in bids if b.get("status") == "valid"),
+                "first_award_date": min(award_dates, default=None),
+                "awarded_amount": awarded[0],
+                "awarded_currency": awarded[1],
+                "contracted_amount": contracted[0],
+                "contracted_currency": contracted[1],
             }
         )
         for item in tender.get("items") or []:
@@ -127,11 +194,12 @@ def flatten(compiled: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
                     "description": item.get("description"),
                     "classification_scheme": classification.get("scheme"),
                     "classification_id": _str(classification.get("id")),
+                    "classification_description": classification.get("description"),
                     "quantity": _num(item.get("quantity")),
                     "unit_name": (item.get("unit") or {}).get("name"),
                 }
             )
-        for bid in (release.get("bids") or {}).get("details") or []:
+        for bid in bids:
             tenderer = (bid.get("tenderers") or [{}])[0]
             amount, currency = _value(bid.get("value"))
             rows["core_bids"].append(
@@ -158,6 +226,7 @@ def flatten(compiled: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
                     "amount": amount,
                     "currency": currency,
                     "supplier_count": len(suppliers),
+                    "item_count": len(award.get("items") or []),
                 }
             )
             for supplier in suppliers:
@@ -174,11 +243,14 @@ def flatten(compiled: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
             cperiod = contract.get("period") or {}
             amendments = contract.get("amendments") or []
             transactions = (contract.get("implementation") or {}).get("transactions") or []
+            paid = [_value(t.get("value")) for t in transactions]
+            original_end = _first(cperiod.get("endDate"), "previousEndDate", amendments)
             rows["core_contracts"].append(
                 {
                     **key,
                     "contract_id": _str(contract.get("id")),
                     "award_id": _str(contract.get("awardID")),
+                    "title": contract.get("title"),
                     "status": contract.get("status"),
                     "date_signed": _ts(contract.get("dateSigned")),
                     "start_date": _ts(cperiod.get("startDate")),
@@ -187,6 +259,9 @@ def flatten(compiled: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
                     "currency": currency,
                     "amendment_count": len(amendments),
                     "transaction_count": len(transactions),
+                    "original_amount": _value(_first(contract.get("value"), "previousValue", amendments))[0],
+                    "original_end_date": _ts(original_end),
+                    "paid_amount": sum(a for a, c in paid if a is not None and c == currency) if paid else None,
                 }
             )
             for amendment in amendments:
@@ -220,6 +295,7 @@ def flatten(compiled: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
                 )
         for party in release.get("parties") or []:
             identifier = party.get("identifier") or {}
+            rupc = [i.get("id") for i in party.get("additionalIdentifiers") or [] if i.get("scheme") == "MX-RUPC"]
             rows["core_organizations"].append(
                 {
                     **key,
@@ -229,9 +305,173 @@ def flatten(compiled: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
                     "identifier_id": _str(identifier.get("id")),
                     "roles": "|".join(party.get("roles") or []),
                     "scale": (party.get("details") or {}).get("scale"),
+                    "rupc_id": _str(rupc[0]) if rupc else None,
+                    "country_name": (party.get("address") or {}).get("countryName"),
                 }
             )
+    rows["core_organization_map"] = resolve_organizations(rows)
+    rows["core_field_coverage"] = coverage.rows()
+    rows["core_dataset_meta"] = [dataset_meta(rows, digest.hexdigest(), interval)]
     return rows
+
+
+# -- organizations, coverage, dataset metadata ----------------------------------------------------------------
+def _identity(party_id: Any, name: Any, kind: str, scheme: Any = None, identifier: Any = None) -> resolution.Identity:
+    party_id, name = str(party_id or ""), str(name or "")
+    if scheme is None:
+        # Rows that only reference a party (award suppliers, bids, buyer) carry the scheme in the id's prefix.
+        scheme = next((s for s in resolution.IDENTIFIER_SCHEMES if party_id.startswith(f"{s}-")), None)
+        identifier = party_id[len(scheme) + 1 :] if scheme else None
+    return resolution.Identity(party_id, name, kind, scheme, identifier)
+
+
+def resolve_organizations(rows: dict[str, list[Row]]) -> list[Row]:
+    """Resolve every organization the tables name, fill the ``*canonical_id`` columns and return the map's rows."""
+    seen: Counter[resolution.Identity] = Counter()
+    for row in rows["core_organizations"]:
+        roles = set((row["roles"] or "").split("|"))
+        kind = "buyer" if roles & resolution.BUYER_ROLES else "supplier"
+        seen[_identity(row["party_id"], row["name"], kind, row["identifier_scheme"], row["identifier_id"])] += 1
+    for row in rows["core_award_suppliers"]:
+        seen[_identity(row["supplier_id"], row["supplier_name"], "supplier")] += 1
+    for row in rows["core_bids"]:
+        if row["tenderer_id"]:
+            seen[_identity(row["tenderer_id"], row["tenderer_name"], "supplier")] += 1
+    for row in rows["core_contracting_processes"]:
+        if row["buyer_id"]:
+            seen[_identity(row["buyer_id"], row["buyer_name"], "buyer")] += 1
+    mapping = resolution.organization_map(dict(seen))
+    by_party: dict[str, str] = {}
+    for entry in mapping:  # sorted by party id and name, so the choice is stable if one id ever resolves twice
+        by_party.setdefault(entry["party_id"], entry["canonical_id"])
+    for table, column, canonical in (
+        ("core_organizations", "party_id", "canonical_id"),
+        ("core_award_suppliers", "supplier_id", "supplier_canonical_id"),
+        ("core_bids", "tenderer_id", "tenderer_canonical_id"),
+        ("core_contracting_processes", "buyer_id", "buyer_canonical_id"),
+        ("core_transactions", "payee_id", "payee_canonical_id"),
+    ):
+        for row in rows[table]:
+            row[canonical] = by_party.get(row[column] or "")
+    return mapping
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+class _Coverage:
+    """Count, per OCDS path (``awards/suppliers/id``), the processes that fill it and its non-empty values."""
+
+    def __init__(self) -> None:
+        self.processes: Counter[str] = Counter()
+        self.values: Counter[str] = Counter()
+        self.total = 0
+
+    def add(self, release: dict[str, Any]) -> None:
+        """Count one compiled release."""
+        present: set[str] = set()
+        self._walk(release, "", present)
+        self.processes.update(present)
+        self.total += 1
+
+    def _walk(self, value: Any, path: str, present: set[str]) -> bool:
+        """Count the non-empty values under ``path``; return whether ``value`` is non-empty."""
+        if isinstance(value, dict):
+            found = False
+            for key, child in value.items():
+                found = self._walk(child, f"{path}/{key}" if path else key, present) or found
+        elif isinstance(value, list):
+            # Array members share the array's path; the array counts through its members.
+            found = False
+            for child in value:
+                found = self._walk(child, path, present) or found
+            return found
+        else:
+            found = _present(value)
+        if found and path:
+            self.values[path] += 1
+            present.add(path)
+        return found
+
+    def rows(self) -> list[Row]:
+        """Return the ``core_field_coverage`` rows, ordered by path."""
+        return [
+            {
+                "path": path,
+                "process_count": count,
+                "process_share": count / self.total,
+                "value_count": self.values[path],
+            }
+            for path, count in sorted(self.processes.items())
+        ]
+
+
+def field_coverage(compiled: Iterable[dict[str, Any]]) -> list[Row]:
+    """Return the ``core_field_coverage`` rows of compiled releases."""
+    coverage = _Coverage()
+    for release in compiled:
+        coverage.add(release)
+    return coverage.rows()
+
+
+def _version() -> str:
+    try:
+        return metadata.version("semaforo")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def schema_digest() -> str:
+    """Return the SHA-256 of every table schema: it changes whenever a column does."""
+    return hashlib.sha256(jsonio.dumps(table_schemas())).hexdigest()
+
+
+def dataset_meta(rows: dict[str, list[Row]], dataset_id: str, interval: Interval | None = None) -> Row:
+    """Return the ``core_dataset_meta`` row for flattened tables: counts, dates and versions, no clock."""
+    processes = rows["core_contracting_processes"]
+    starts = [_process_start(row) for row in processes]
+    currencies = {
+        row.get(column)
+        for table, column in (
+            ("core_contracting_processes", "tender_currency"),
+            ("core_bids", "currency"),
+            ("core_awards", "currency"),
+            ("core_contracts", "currency"),
+            ("core_transactions", "currency"),
+        )
+        for row in rows[table]
+    }
+    return {
+        "dataset_id": dataset_id,
+        "interval_key": interval.key if interval else None,
+        "interval_start": interval.start.astimezone(dt.UTC) if interval else None,
+        "interval_end": interval.end.astimezone(dt.UTC) if interval else None,
+        "first_process_date": min((s for s in starts if s is not None), default=None),
+        "last_release_date": max((r["compiled_date"] for r in processes if r["compiled_date"]), default=None),
+        "years": "|".join(str(y) for y in sorted({r["year"] for r in processes})) or None,
+        "currencies": "|".join(sorted(c for c in currencies if c)) or None,
+        "process_count": len(processes),
+        "tender_item_count": len(rows["core_tender_items"]),
+        "bid_count": len(rows["core_bids"]),
+        "award_count": len(rows["core_awards"]),
+        "contract_count": len(rows["core_contracts"]),
+        "amendment_count": len(rows["core_amendments"]),
+        "transaction_count": len(rows["core_transactions"]),
+        "party_count": len(rows["core_organizations"]),
+        "organization_count": len({r["canonical_id"] for r in rows["core_organization_map"]}),
+        "supplier_count": len({r["supplier_canonical_id"] for r in rows["core_award_suppliers"]}),
+        "buyer_count": len({r["buyer_canonical_id"] for r in processes if r["buyer_canonical_id"]}),
+        "ocds_version": OCDS_VERSION,
+        "ocds_extensions": "|".join(EXTENSIONS),
+        "semaforo_version": _version(),
+        "table_schema_sha256": schema_digest(),
+    }
+
+
+def _process_start(row: Row) -> dt.datetime | None:
+    """The moment that set the row's year: tender start, else first award, else the compiled date."""
+    return row["tender_start_date"] or row["first_award_date"] or row["compiled_date"]
 
 
 def to_arrow(table: str, rows: list[Row]) -> pa.Table:
@@ -241,25 +481,77 @@ def to_arrow(table: str, rows: list[Row]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def write_parquet(folder: Path, table: str, data: pa.Table) -> list[Path]:
-    """Write a table as ``folder/<table>/year=YYYY/part-0.parquet`` files (or one file if it has no year)."""
-    written = []
-    target = folder / table
-    shutil.rmtree(target, ignore_errors=True)
-    if "year" in data.column_names and data.num_rows:
-        years = sorted(set(data.column("year").to_pylist()))
-        for year in years:
-            part = data.filter(pa.compute.equal(data.column("year"), year))
-            path = target / f"year={year}" / "part-0.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(part, path, compression="zstd")
-            written.append(path)
+def _swap(new: Path, final: Path) -> None:
+    """Put the folder ``new`` in the place of ``final`` by renames: readers see the old folder or the new one."""
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        os.replace(final, old / final.name)
+        os.replace(new, final)
+        shutil.rmtree(old)
     else:
-        path = target / "part-0.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(data, path, compression="zstd")
-        written.append(path)
+        os.replace(new, final)
+
+
+def _write_folder(final: Path, data: pa.Table) -> Path:
+    """Write ``final/part-0.parquet`` into a hidden temporary folder beside ``final``, then swap it in."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the partition is meant to be read by others
+    try:
+        pq.write_table(data, staging / "part-0.parquet", compression="zstd")
+        _swap(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final / "part-0.parquet"
+
+
+def _visible(path: Path, root: Path) -> bool:
+    """Whether a file under ``root`` is published data (temporary and old folders start with a dot)."""
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def write_parquet(folder: Path, table: str, data: pa.Table, *, prune: bool = True) -> list[Path]:
+    """Write a table as ``folder/<table>/year=YYYY/part-0.parquet`` files (or one file if it has no year).
+
+    Each partition is written to a hidden folder beside it and renamed into place, so a failed write leaves every
+    partition either as it was or complete. With ``prune`` (the default) partitions the data no longer has are
+    removed afterwards, so the folder holds exactly ``data``; without it, other years are left alone (to replace
+    only the partitions of one interval).
+    """
+    target = folder / table
+    if not prune and not data.num_rows and target.exists():
+        return []  # nothing to replace, and the other years stay
+    if "year" not in data.column_names or not data.num_rows:
+        # Unpartitioned (or empty, which still needs one file for its schema): the table folder is the partition.
+        return [_write_folder(target, data)]
+    written = []
+    years = sorted(set(data.column("year").to_pylist()))
+    for year in years:
+        part = data.filter(pc.equal(data.column("year"), year))
+        written.append(_write_folder(target / f"year={year}", part))
+    if prune:
+        keep = {f"year={year}" for year in years}
+        for entry in target.iterdir():
+            if entry.name.startswith(".") or entry.name in keep:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     return written
+
+
+def parquet_files(parquet_root: Path, table: str) -> list[Path]:
+    """Return the Parquet files of a table written by :func:`write_parquet`, in order, skipping temporary ones."""
+    root = parquet_root / table
+    return sorted(p for p in root.rglob("*.parquet") if _visible(p, root))
+
+
+def read_table(parquet_root: Path, table: str) -> pa.Table:
+    """Read a table written by :func:`write_parquet` back with its declared schema."""
+    schema = arrow_schema(table)
+    parts = [pq.read_table(path, schema=schema) for path in parquet_files(parquet_root, table)]
+    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
 def build_duckdb(database: Path, parquet_root: Path, tables: Iterable[str]) -> None:
@@ -267,7 +559,7 @@ def build_duckdb(database: Path, parquet_root: Path, tables: Iterable[str]) -> N
     database.unlink(missing_ok=True)
     with duckdb.connect(str(database)) as con:
         for table in tables:
-            files = sorted(str(p) for p in (parquet_root / table).rglob("*.parquet"))
+            files = [str(p) for p in parquet_files(parquet_root, table)]
             schema = table_schemas()[table]
             # Identifiers come from our own schema files, never from user input.
             con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM read_parquet(?, hive_partitioning = false)', [files])

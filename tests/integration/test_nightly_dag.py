@@ -46,7 +46,9 @@ def test_checksums_and_datapackage_describe_every_file(dag_run) -> None:  # type
     settings, _, interval, _ = dag_run
     folder = settings.data_root / "publish" / interval.key
     sums = dict(reversed(line.split("  ")) for line in (folder / "SHA256SUMS").read_text().splitlines())
-    files = {p.name for p in folder.iterdir() if p.name != "SHA256SUMS"}
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != "SHA256SUMS"}
+    assert {"records.jsonl.gz", "releases.jsonl.gz", "semaforo.duckdb", "data_dictionary.md", "checks.csv"} <= files
+    assert "data_docs/index.html" in files
     assert set(sums) == files
     for name, digest in sums.items():
         assert sha256(folder / name) == digest

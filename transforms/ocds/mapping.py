@@ -366,12 +366,26 @@ def map_award(record: dict[str, Any], prefix: str) -> dict[str, Any]:
     return _clean(release)
 
 
+def _award_stub(code: str, supplier: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The award a contract implies: id, status and supplier only, so merging never overwrites its value or date.
+
+    A nightly window sees contracts, amendments and payments of processes awarded before the window; without the
+    stub their ``contracts/awardID`` would name an award that is not in the data.
+    """
+    stub: dict[str, Any] = {"id": code, "status": "active"}
+    if supplier is not None:
+        stub["suppliers"] = [_ref(supplier)]
+    return stub
+
+
 def map_contract(record: dict[str, Any], prefix: str) -> dict[str, Any]:
     """Contract → ``contract`` release (``awardID`` = ``id`` = contract code)."""
     release = _base(record, "contracts", prefix)
     roles = ["tenderer", "supplier"] if _competitive(record) else ["supplier"]
-    release["parties"].append(supplier_party(record, roles))
+    supplier = supplier_party(record, roles)
+    release["parties"].append(supplier)
     code = str(record.get("codigo_contrato") or record["id"])
+    release["awards"] = [_award_stub(code, supplier)]
     release["contracts"] = [
         {
             "id": code,
@@ -404,6 +418,7 @@ def map_amendment(record: dict[str, Any], prefix: str) -> dict[str, Any]:
     old_value = money(record.get("importe_anterior"), currency, "importe_anterior")
     new_end = rfc3339(record.get("fecha_fin_nueva"), "fecha_fin_nueva")
     old_end = rfc3339(record.get("fecha_fin_anterior"), "fecha_fin_anterior")
+    release["awards"] = [_award_stub(code)]
     changes = []
     if old_value and new_value and old_value["amount"] != new_value["amount"]:
         changes.append(f"importe {old_value['amount']:,.2f} → {new_value['amount']:,.2f} {new_value['currency']}")
@@ -442,6 +457,7 @@ def map_payment(record: dict[str, Any], prefix: str) -> dict[str, Any]:
         raise Unmappable("codigo_contrato: the payment names no contract")
     payee = supplier_party(record, (["tenderer"] if _competitive(record) else []) + ["supplier", "payee"])
     release["parties"].append(payee)
+    release["awards"] = [_award_stub(code, payee)]
     release["contracts"] = [
         {
             "id": code,
@@ -584,6 +600,12 @@ FIELD_MAP: list[tuple[str, str, str, str]] = [
     ("awards", "rfc, proveedor", "awards/suppliers; parties[supplier]", "as for bids"),
     ("awards", "clave_cucop", "awards/items/classification/id", "scheme `CUCOP` (Cardinal's R048 reads it)"),
     ("contracts", "codigo_contrato", "contracts/id; contracts/awardID", "the contract code"),
+    (
+        "contracts",
+        "codigo_contrato",
+        "awards/id; awards/status",
+        "an award stub (id, active, supplier): never overwrites the fallo's value or date",
+    ),
     ("contracts", "titulo_contrato", "contracts/title", "as published"),
     (
         "contracts",
