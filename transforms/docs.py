@@ -1,10 +1,11 @@
-"""Documentation generated from code: the CompraNet → OCDS mapping table (more pages join as they are built)."""
+"""Documentation generated from code: the CompraNet → OCDS mapping table and the data dictionary."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+from transforms.dictionary import render_data_dictionary
 from transforms.ocds.mapping import FIELD_MAP, TAGS
 
 
@@ -30,7 +31,7 @@ def render_mapping() -> str:
     return "\n".join(lines) + "\n"
 
 
-PAGES: dict[str, Callable[[], str]] = {"mapping.md": render_mapping}
+PAGES: dict[str, Callable[[], str]] = {"mapping.md": render_mapping, "data_dictionary.md": render_data_dictionary}
 
 
 def write_docs(folder: Path) -> list[Path]:
