@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -377,6 +378,7 @@ class SuiteRunner:
                 },
             )
             self.context.build_data_docs(site_names=[site])
+            _make_reproducible(staging, site)
             if folder.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
                 os.replace(folder, old / folder.name)
@@ -387,6 +389,41 @@ class SuiteRunner:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return folder / "index.html"
+
+
+_ASSET_STAMP = re.compile(r"(great-expectations-web-assets[^\"'?]*)\?d=[0-9TZ.]+")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_STAMP = re.compile(r"\d{8}T\d{6}\.\d{6}Z")
+
+
+class _Numbering:
+    """Replace each distinct UUID with a stable one numbered in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, str] = {}
+
+    def __call__(self, match: re.Match[str]) -> str:
+        return self.numbers.setdefault(match.group(0), f"00000000-0000-4000-8000-{len(self.numbers):012d}")
+
+
+def _make_reproducible(folder: Path, site: str) -> None:
+    """Strip what GX writes from the clock and the process, so the same run renders the same bytes.
+
+    GX stamps asset URLs and each validation with the wall clock, names elements with random UUIDs and the site
+    with our temporary name. Stamps become the run time (the one in the validation folder names), UUIDs are
+    numbered in order of appearance in each file, and the site is called ``semaforo``.
+    """
+    run_stamps = sorted({m.group(0) for p in folder.rglob("*") for m in _STAMP.finditer(p.name)})
+    for path in folder.rglob("*"):
+        if path.suffix not in (".html", ".json", ".js") or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        cleaned = _ASSET_STAMP.sub(r"\1", text).replace(site, "semaforo")
+        if run_stamps:
+            cleaned = _STAMP.sub(lambda m: m.group(0) if m.group(0) in run_stamps else run_stamps[-1], cleaned)
+        cleaned = _UUID.sub(_Numbering(), cleaned)
+        if cleaned != text:
+            path.write_text(cleaned, encoding="utf-8")
 
 
 def run_suites(

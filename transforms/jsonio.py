@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gzip
 import os
 import shutil
@@ -95,3 +96,41 @@ def write_bytes(path: Path, data: bytes) -> None:
     """Atomically write bytes."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+_RENAME_EXCHANGE = 2  # renameat2(2) flag: swap two paths atomically (Linux ≥ 3.15, glibc ≥ 2.28)
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths; False when the platform cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result != 0:
+        errno = ctypes.get_errno()
+        if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the filesystem or kernel cannot exchange
+            return False
+        raise OSError(errno, os.strerror(errno), str(a))
+    return True
+
+
+def swap_dir(staging: Path, final: Path) -> None:
+    """Replace the folder ``final`` with ``staging`` so that a reader sees the old or the new one, never neither.
+
+    Linux exchanges the two in one ``renameat2`` call; elsewhere the old folder is renamed away first, which
+    leaves a moment without ``final``.
+    """
+    if not final.exists():
+        os.replace(staging, final)
+        return
+    if _exchange(staging, final):
+        shutil.rmtree(staging)  # now holds the old content
+        return
+    old = final.with_name(f".old-{final.name}-{os.getpid()}")
+    os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old)

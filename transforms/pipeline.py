@@ -152,19 +152,19 @@ def validate(settings: Settings, interval: Interval) -> dict[str, Any]:
 
 @step
 def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
-    """Flatten the compiled releases into the star schema (Parquet by year) and a DuckDB file."""
+    """Flatten the compiled releases into the star schema: Parquet by year, swapped in as one folder."""
     rows = tables.flatten(store(settings).iter_compiled(interval.key), interval=interval)
-    final = warehouse_dir(settings, interval.key)
-    staging = final.with_name(f".staging-{interval.key}")
+    final = warehouse_dir(settings, interval.key) / "parquet"
+    staging = final.with_name(".parquet-staging")
     shutil.rmtree(staging, ignore_errors=True)
     for name, table_rows in rows.items():
-        tables.write_parquet(staging / "parquet", name, tables.to_arrow(name, table_rows))
-    tables.build_duckdb(staging / "semaforo.duckdb", staging / "parquet", rows)
-    publishing.swap_folder(staging, final)
-    return {
-        "rows": {name: len(table_rows) for name, table_rows in rows.items()},
-        "duckdb": str(final / "semaforo.duckdb"),
-    }
+        tables.write_parquet(staging, name, tables.to_arrow(name, table_rows))
+    if final.exists():  # keep tables later steps own (out_checks, out_flags) until they are rewritten
+        for own in final.iterdir():
+            if not own.name.startswith(".") and not (staging / own.name).exists():
+                shutil.copytree(own, staging / own.name)
+    jsonio.swap_dir(staging, final)
+    return {"rows": {name: len(table_rows) for name, table_rows in rows.items()}}
 
 
 @step
@@ -184,20 +184,24 @@ def check_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     except quality.QualityGateFailed as exc:
         failed = exc.summary or {}
         _store_checks(folder, failed.pop("results", []))
-        jsonio.write_json(settings.data_root / "checks" / interval.key / "quality.json", failed)
+        _write_quality(settings, interval, failed)
         raise
     _store_checks(folder, summary.pop("results"))
-    jsonio.write_json(settings.data_root / "checks" / interval.key / "quality.json", summary)
-    return {key: summary[key] for key in ("checks_run", "passed", "failed", "skipped", "warnings") if key in summary}
+    _write_quality(settings, interval, summary)
+    keep = ("checks_run", "passed", "failed", "skipped", "warnings", "suites_seconds", "checks_seconds")
+    return {key: summary[key] for key in keep if key in summary}
+
+
+def _write_quality(settings: Settings, interval: Interval, summary: dict[str, Any]) -> None:
+    """Write the check results without timings (they go to the run report), so a re-run writes the same bytes."""
+    results = {key: value for key, value in summary.items() if not key.endswith("_seconds")}
+    if results.get("data_docs"):  # relative, so the same night under another data root writes the same bytes
+        results["data_docs"] = Path(results["data_docs"]).relative_to(settings.data_root.resolve()).as_posix()
+    jsonio.write_json(settings.data_root / "checks" / interval.key / "quality.json", results)
 
 
 def _store_checks(folder: Path, rows: list[dict[str, Any]]) -> None:
-    table = tables.to_arrow("out_checks", rows)
-    tables.write_parquet(folder / "parquet", "out_checks", table)
-    with duckdb.connect(str(folder / "semaforo.duckdb")) as con:
-        con.register("checks_arrow", table)
-        con.execute("CREATE OR REPLACE TABLE out_checks AS SELECT * FROM checks_arrow")
-        con.execute("CHECKPOINT")
+    tables.write_parquet(folder / "parquet", "out_checks", tables.to_arrow("out_checks", rows))
 
 
 @step
@@ -208,16 +212,17 @@ def score(settings: Settings, interval: Interval) -> dict[str, Any]:
     flags = run_all(list(store(settings).iter_compiled(interval.key)))
     flags.sort(key=lambda f: (f["indicator"], f["unit"], f["unit_id"]))
     folder = warehouse_dir(settings, interval.key)
-    table = tables.to_arrow("out_flags", flags)
-    tables.write_parquet(folder / "parquet", "out_flags", table)
-    with duckdb.connect(str(folder / "semaforo.duckdb")) as con:
-        con.register("flags_arrow", table)
-        con.execute("CREATE OR REPLACE TABLE out_flags AS SELECT * FROM flags_arrow")
-        con.execute("CHECKPOINT")
+    tables.write_parquet(folder / "parquet", "out_flags", tables.to_arrow("out_flags", flags))
+    rebuilt = tables.build_duckdb_if_changed(folder / "semaforo.duckdb", folder / "parquet")
     by_indicator: dict[str, int] = {}
     for flag in flags:
         by_indicator[flag["indicator"]] = by_indicator.get(flag["indicator"], 0) + 1
-    return {"flags": len(flags), "by_indicator": by_indicator}
+    return {
+        "flags": len(flags),
+        "by_indicator": by_indicator,
+        "duckdb": str(folder / "semaforo.duckdb"),
+        "duckdb_rebuilt": rebuilt,
+    }
 
 
 @step

@@ -568,3 +568,35 @@ def build_duckdb(database: Path, parquet_root: Path, tables: Iterable[str]) -> N
                 comment = field["description"].replace("'", "''")
                 con.execute(f'COMMENT ON COLUMN "{table}"."{field["name"]}" IS \'{comment}\'')
         con.execute("CHECKPOINT")
+
+
+def parquet_fingerprint(parquet_root: Path) -> str:
+    """Return a SHA-256 over every visible Parquet file (path and bytes): equal tables, equal fingerprint."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in parquet_root.rglob("*.parquet") if _visible(p, parquet_root)):
+        digest.update(path.relative_to(parquet_root).as_posix().encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def build_duckdb_if_changed(database: Path, parquet_root: Path) -> bool:
+    """Build the DuckDB file from every table under ``parquet_root`` unless its inputs are unchanged.
+
+    DuckDB files differ byte for byte between two builds of the same data (random ids and checksums in their
+    headers), so a re-run keeps the existing file when the Parquet inputs have the same fingerprint; the
+    publication's checksums then stay the same too. Returns whether the file was rebuilt.
+    """
+    fingerprint = parquet_fingerprint(parquet_root)
+    stamp = database.with_name(database.name + ".inputs")
+    if database.exists() and stamp.exists() and stamp.read_text().strip() == fingerprint:
+        return False
+    names = sorted(
+        p.name
+        for p in parquet_root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name in table_schemas()
+    )
+    tmp = database.with_name(f".{database.name}.{os.getpid()}.tmp")
+    build_duckdb(tmp, parquet_root, names)
+    os.replace(tmp, database)
+    stamp.write_text(fingerprint + "\n")
+    return True
