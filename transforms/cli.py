@@ -90,7 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from transforms import jsonio
-    from transforms.ocds.compile import compile_releases, read_inputs, record_package
+    from transforms.ocds import bulk
+    from transforms.ocds.compile import record_package
     from transforms.ocds.schema import release_schema
     from transforms.ocds.validate import iter_documents
 
@@ -108,11 +109,28 @@ def cmd_compile(args: argparse.Namespace) -> int:
         )
         out.write(jsonio.dumps(package) + b"\n")
         return 0
-    releases, _ = read_inputs(documents)
-    plain = ({k: v for k, v in r.items() if k != "__uri__"} for r in releases)
-    for compiled in compile_releases(plain, schema, versioned=args.versioned):
-        out.write(jsonio.dumps(compiled) + b"\n")
+    # Bounded memory, every core: spill, sort by ocid on disk, merge in worker processes.
+    try:
+        bulk.compile_to(bulk.release_items(_lines(args.files)), schema, out, versioned=args.versioned)
+    except ValueError as exc:  # invalid JSON or a release without an ocid
+        raise SemaforoError(f"cannot compile: {exc}") from exc
     return 0
+
+
+def _lines(paths: list[str]) -> Any:
+    """Yield the JSON Lines of every file; a whole-file JSON document (.json) counts as one line."""
+    from transforms import jsonio
+
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise SemaforoError(f"{path}: no such file")
+        if path.name.removesuffix(".gz").endswith(".json"):
+            with jsonio.open_read(path) as fh:
+                yield jsonio.dumps(jsonio.loads(fh.read()))
+        else:
+            with jsonio.open_read(path) as fh:
+                yield from fh
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

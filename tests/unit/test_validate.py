@@ -48,6 +48,23 @@ def test_broken_releases_report_each_error_with_path_and_message(cli_env, tmp_pa
         assert expected in out
     report = jsonio.read_json(report_path)
     assert report["documents"] == 7 and report["invalid_documents"] == 6
+    assert "broken.jsonl#2 (ocds-x-1) at /date" in out  # examples name the line and the ocid
+
+
+def test_large_files_validate_in_parallel_with_the_same_report(settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from transforms.ocds import validate
+
+    rows = [GOOD if n % 97 else {**GOOD, "date": "bad"} for n in range(12_000)]
+    path = tmp_path / "many.jsonl"
+    jsonio.write_jsonl(path, rows)
+    (tmp_path / "junk.jsonl").write_bytes(b"{not json}\n")
+    serial = validate.validate_files(settings, [path, tmp_path / "junk.jsonl"], workers=1)
+    monkeypatch.setattr(validate, "CHUNK_LINES", 1000)
+    monkeypatch.setattr(validate, "PARALLEL_BYTES", 0)
+    parallel = validate.validate_files(settings, [path, tmp_path / "junk.jsonl"], workers=2)
+    assert parallel.to_dict() == serial.to_dict()
+    assert serial.invalid_documents == len(range(0, 12_000, 97)) + 1
+    assert "json" in {g["keyword"] for g in serial.to_dict()["groups"]}
 
 
 def test_valid_package_exits_zero(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

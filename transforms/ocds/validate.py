@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -11,6 +13,7 @@ from typing import Any
 import jsonschema_rs
 
 from transforms import jsonio
+from transforms.errors import SemaforoError
 from transforms.ocds.schema import CANONICAL_BASE, schema_resources
 from transforms.settings import Settings
 
@@ -57,6 +60,15 @@ class Report:
             ],
         }
 
+    def merge(self, other: Report) -> None:
+        """Add another report's counts and examples (examples keep their order, three per group at most)."""
+        self.documents += other.documents
+        self.invalid_documents += other.invalid_documents
+        for key, group in other.groups.items():
+            mine = self.groups.setdefault(key, ErrorGroup(group.keyword, group.path))
+            mine.count += group.count
+            mine.examples.extend(group.examples[: EXAMPLES_PER_GROUP - len(mine.examples)])
+
     def format(self) -> str:
         """Return a human-readable summary."""
         if self.ok:
@@ -91,10 +103,10 @@ class Validator:
         """Yield every error of one document."""
         yield from self._validator.iter_errors(document)
 
-    def check(self, documents: Iterable[Any], report: Report | None = None, label: str = "") -> Report:
-        """Validate a stream of documents into a (possibly shared) report."""
+    def check(self, documents: Iterable[Any], report: Report | None = None, label: str = "", start: int = 1) -> Report:
+        """Validate a stream of documents into a (possibly shared) report; ``start`` numbers the first one."""
         report = report or Report()
-        for number, document in enumerate(documents, start=1):
+        for number, document in enumerate(documents, start=start):
             report.documents += 1
             if self._validator.is_valid(document):  # the fast path: no error objects built
                 continue
@@ -131,14 +143,84 @@ def iter_documents(path: Path) -> Iterator[Any]:
         yield jsonio.read_json(path)
 
 
-def validate_files(settings: Settings, paths: Iterable[Path]) -> Report:
-    """Validate every document of every file, choosing the schema per document."""
-    validators: dict[str, Validator] = {}
+CHUNK_LINES = 5_000
+PARALLEL_BYTES = 4_000_000  # below this, starting worker processes costs more than it saves
+_worker_settings: Settings | None = None
+_worker_validators: dict[str, Validator] = {}
+
+
+def _init_worker(settings: Settings) -> None:
+    global _worker_settings
+    _worker_settings = settings
+    _worker_validators.clear()
+
+
+def _validate_lines(task: tuple[str, int, list[bytes]]) -> Report:
+    """Validate one chunk of JSON lines (in a worker process); number examples by their line in the file."""
+    label, first, lines = task
+    assert _worker_settings is not None
     report = Report()
-    for path in paths:
-        for document in iter_documents(path):
-            kind = detect_kind(document)
-            if kind not in validators:
-                validators[kind] = Validator(settings, kind)
-            validators[kind].check([document], report, label=path.name)
+    for number, line in enumerate(lines, start=first):
+        if not line.strip():
+            continue
+        try:
+            document = jsonio.loads(line)
+        except ValueError as exc:
+            report.documents += 1
+            report.invalid_documents += 1
+            group = report.groups.setdefault(("json", ""), ErrorGroup("json", ""))
+            group.count += 1
+            if len(group.examples) < EXAMPLES_PER_GROUP:
+                group.examples.append({"where": f"{label}#{number}", "message": f"not JSON: {exc}"})
+            continue
+        kind = detect_kind(document)
+        if kind not in _worker_validators:
+            _worker_validators[kind] = Validator(_worker_settings, kind)
+        _worker_validators[kind].check([document], report, label=label, start=number)
+    return report
+
+
+def _chunks(path: Path) -> Iterator[tuple[str, int, list[bytes]]]:
+    with jsonio.open_read(path) as fh:
+        first, lines = 1, []
+        for number, line in enumerate(fh, start=1):
+            lines.append(line)
+            if len(lines) == CHUNK_LINES:
+                yield path.name, first, lines
+                first, lines = number + 1, []
+        if lines:
+            yield path.name, first, lines
+
+
+def validate_files(settings: Settings, paths: Iterable[Path], workers: int | None = None) -> Report:
+    """Validate every document of every file, choosing the schema per document.
+
+    JSON Lines files are validated in chunks on every core (parsing the JSON is most of the cost); a whole-file
+    JSON document is validated in this process.
+    """
+    report = Report()
+    workers = workers or os.cpu_count() or 1
+    pool = None
+    try:
+        for path in paths:
+            if not path.is_file():
+                raise SemaforoError(f"{path}: no such file")
+            if not path.name.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+                _init_worker(settings)
+                with jsonio.open_read(path) as fh:
+                    report.merge(_validate_lines((path.name, 1, [fh.read()])))
+                continue
+            if workers > 1 and path.stat().st_size > PARALLEL_BYTES:
+                if pool is None:
+                    pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (settings,))
+                for part in pool.imap(_validate_lines, _chunks(path), chunksize=1):
+                    report.merge(part)
+            else:
+                _init_worker(settings)
+                for task in _chunks(path):
+                    report.merge(_validate_lines(task))
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     return report
