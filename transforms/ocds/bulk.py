@@ -11,10 +11,10 @@ set by the chunk size and DuckDB's memory limit, not by the input.
 from __future__ import annotations
 
 import array
+import collections
 import itertools
 import multiprocessing
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,7 +28,7 @@ from transforms.ocds import fastmerge
 
 SPILL_BATCH = 20_000  # releases per Arrow batch spilled to DuckDB
 CHUNK_RELEASES = 4_000  # releases per unit of work sent to a worker
-DUCKDB_MEMORY = "1GB"
+DUCKDB_MEMORY = "256MB"  # the sort spills to disk past this
 
 _rules: fastmerge.MergeRules | None = None
 _versioned = False
@@ -47,21 +47,41 @@ def _work(groups: list[list[bytes]]) -> bytes:
     return b"".join(orjson.dumps(build([orjson.loads(text) for text in group], _rules)) + b"\n" for group in groups)
 
 
-_OCID = re.compile(rb'(?<!\\)"ocid"\s*:\s*"([^"\\]*)"')
+_KEY = b'"ocid"'
+
+
+def _fast_ocid(line: bytes) -> str | None:
+    """Read a release's ocid from its JSON text when that is unambiguous, else None (then the line is parsed).
+
+    Unambiguous: ``"ocid"`` occurs once, not escaped (a quote inside a JSON string is always escaped, so it cannot
+    come from text), followed by ``:`` and a string without escapes.
+    """
+    if line.count(_KEY) != 1 or b'"releases"' in line:
+        return None
+    at = line.find(_KEY)
+    if at > 0 and line[at - 1] == 0x5C:  # a backslash: the key is inside a string
+        return None
+    rest = line[at + len(_KEY) :].lstrip()
+    if not rest.startswith(b":"):
+        return None
+    rest = rest[1:].lstrip()
+    if not rest.startswith(b'"'):
+        return None
+    end = rest.find(b'"', 1)
+    value = rest[1:end]
+    if end < 0 or b"\\" in value:
+        return None
+    return value.decode()
 
 
 def release_items(lines: Iterable[bytes]) -> Iterator[tuple[str, bytes]]:
-    """Yield ``(ocid, JSON)`` per JSON line: a release, or each release of a release package on the line.
-
-    A line with exactly one unescaped ``"ocid": "…"`` is a release whose ocid can be read without parsing it (a
-    quote inside a JSON string is always escaped, so the match cannot come from text). Anything else is parsed.
-    """
+    """Yield ``(ocid, JSON)`` per JSON line: a release, or each release of a release package on the line."""
     for line in lines:
         if not line.strip():
             continue
-        matches = _OCID.findall(line)
-        if len(matches) == 1 and b'"releases"' not in line:
-            yield matches[0].decode(), line.rstrip(b"\r\n")
+        ocid = _fast_ocid(line)
+        if ocid is not None:
+            yield ocid, line.rstrip(b"\r\n")
             continue
         document = orjson.loads(line)
         if isinstance(document, dict) and isinstance(document.get("releases"), list) and "ocid" not in document:
@@ -171,22 +191,14 @@ def compile_to(
         else:
             context = multiprocessing.get_context("fork")
             with context.Pool(workers, initializer=_init_worker, initargs=(schema, versioned)) as pool:
-                chunks = _Counted(_groups(con))
-                for data in pool.imap(_work, chunks, chunksize=1):
-                    out.write(data)
-                written = chunks.total
+                # Pool.imap would read the whole input ahead; keep a few chunks in flight so memory stays flat.
+                pending: collections.deque[Any] = collections.deque()
+                for chunk in _groups(con):
+                    pending.append(pool.apply_async(_work, (chunk,)))
+                    written += len(chunk)
+                    if len(pending) >= 2 * workers:
+                        out.write(pending.popleft().get())
+                while pending:
+                    out.write(pending.popleft().get())
         con.close()
     return {"releases": count, "ocids": written}
-
-
-class _Counted(Iterator[list[list[bytes]]]):
-    """Count the groups that pass through an iterator of chunks."""
-
-    def __init__(self, chunks: Iterator[list[list[bytes]]]) -> None:
-        self.chunks = chunks
-        self.total = 0
-
-    def __next__(self) -> list[list[bytes]]:
-        chunk = next(self.chunks)
-        self.total += len(chunk)
-        return chunk
