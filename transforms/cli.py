@@ -36,17 +36,15 @@ def _sim_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_simulate_write(args: argparse.Namespace) -> int:
-    from transforms import jsonio
+    from transforms.sources.contratos_writer import write_all
     from transforms.sources.simulator import simulate
 
-    universe = simulate(_sim_config(args))
-    out = Path(args.out)
-    for stage, rows in universe.records.items():
-        jsonio.write_jsonl(out / f"{stage}.jsonl", rows)
-    jsonio.write_jsonl(out / "ground_truth.jsonl", universe.ground_truth)
-    jsonio.write_jsonl(out / "suppliers.jsonl", universe.suppliers)
-    jsonio.write_json(out / "config.json", universe.config.to_dict())
-    print(f"wrote {sum(universe.count().values()):,} stage records to {out}: {universe.count()}")
+    print(f"simulating {args.procedures:,} procedures ({args.start} → {args.end}, seed {args.seed})", flush=True)
+    summary = write_all(simulate(_sim_config(args)), Path(args.out))
+    print(f"wrote {sum(summary['stages'].values()):,} stage records to {args.out}: {summary['stages']}")
+    for layout, written in summary["contratos"].items():
+        print(f"wrote {written['rows']:,} Contratos rows in layout {layout}: {written['file']}")
+    print(f"ground truth: {summary['ground_truth']:,} planted patterns; {summary['suppliers']:,} suppliers")
     return 0
 
 
