@@ -145,6 +145,11 @@ def main() -> int:
     """Parse arguments, run, write the results."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="20000,100000", help="comma-separated numbers of releases")
+    parser.add_argument(
+        "--pipeline-sizes",
+        default="10000,100000",
+        help="comma-separated numbers of simulated procedures for the whole-pipeline benchmark (1000000 takes long)",
+    )
     default_schema = os.environ.get("SEMAFORO_OCDS_SCHEMA_DIR", "")
     parser.add_argument("--schema-dir", default=default_schema, help="folder with the OCDS 1.1.5 schema files")
     args = parser.parse_args()
@@ -160,10 +165,21 @@ def main() -> int:
             "versioned-release-validation-schema.json",
         ):
             schema_path(load_settings(), name)
-    results = run([int(s) for s in args.sizes.split(",")], Path(args.schema_dir))
+    results = run([int(s) for s in args.sizes.split(",") if s], Path(args.schema_dir))
+    from bench import pipeline
+
+    with tempfile.TemporaryDirectory(prefix="semaforo-bench-") as work:
+        sizes = []
+        for procedures in [int(s) for s in args.pipeline_sizes.split(",") if s]:
+            print(f"--- pipeline, {procedures:,} simulated procedures", flush=True)
+            sizes.append(pipeline.run_size(procedures, Path(args.schema_dir), Path(work)))
+            print(pipeline.to_markdown({"sizes": sizes[-1:]}), flush=True)
+    results["pipeline"] = {"sizes": sizes, "slopes": pipeline.slopes(sizes)}
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (HERE / "results.md").write_text(to_markdown(results))
-    print(f"wrote {HERE / 'results.json'} and {HERE / 'results.md'}")
+    (HERE / "results.md").write_text(to_markdown(results) + "\n" + pipeline.to_markdown(results["pipeline"]))
+    if sizes:
+        pipeline.plot(results["pipeline"], HERE / "results.png")
+    print(f"wrote {HERE / 'results.json'}, {HERE / 'results.md'} and {HERE / 'results.png'}")
     return 0
 
 

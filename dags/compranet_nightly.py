@@ -28,6 +28,8 @@ from typing import Any
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task, task_group
 
+from transforms.dag_defaults import DEFAULT_ARGS
+
 PUBLICATION = Asset(name="semaforo.publication", uri="file:///semaforo/publish/latest")
 TABLES = Asset(name="semaforo.tables", uri="file:///semaforo/warehouse/latest")
 FLAGS = Asset(name="semaforo.out_flags", uri="file:///semaforo/warehouse/latest/out_flags")
@@ -38,24 +40,6 @@ def _run(step: str) -> dict[str, Any]:
     from transforms.dagtasks import run_step
 
     return run_step(step)
-
-
-def _on_failure(context: Any) -> None:
-    """Write the run report with the failure, so a failed night is as visible as a good one."""
-    from transforms.dagtasks import report_failure
-
-    report_failure(context)
-
-
-DEFAULT_ARGS = {
-    "owner": "semaforo",
-    "retries": 2,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=10),
-    "execution_timeout": dt.timedelta(hours=2),
-    "on_failure_callback": _on_failure,
-}
 
 
 @dag(

@@ -51,3 +51,20 @@ def airflow(settings: Settings, *args: str, extra: dict[str, str] | None = None,
 def migrate(settings: Settings) -> None:
     """Create or upgrade the SQLite metadata database (idempotent)."""
     airflow(settings, "db", "migrate")
+
+
+def run_dag(
+    settings: Settings, keys: list[str], dag_id: str = "compranet_nightly", extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Prepare the metadata database, then run ``dag_id`` through Airflow (``dag.test()``) for each interval key.
+
+    Returns the finished process; its output holds Airflow's log when it fails.
+    """
+    migrate(settings)
+    return subprocess.run(
+        [sys.executable, "-m", "transforms.airflow_run", "--dag-id", dag_id, *keys],
+        env=airflow_env(settings, extra),
+        capture_output=True,
+        text=True,
+        check=False,
+    )

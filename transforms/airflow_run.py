@@ -11,12 +11,17 @@ import datetime as dt
 import sys
 
 from transforms.airflow_env import DAGS_FOLDER
-from transforms.intervals import Interval
+from transforms.intervals import MEXICO_CITY
 
 
 def run_after(key: str) -> dt.datetime:
-    """The moment the nightly run for interval ``key`` happens: the interval's end (next day, 03:00 local)."""
-    return Interval.for_day(key).end
+    """A moment after which the latest complete daily interval is the one starting on ``key``.
+
+    A daily cron interval starting on ``key`` at any hour ends the next day at that hour; at 23:00 local time that
+    next day it is the latest complete one, whatever hour the DAG's schedule uses.
+    """
+    next_day = dt.date.fromisoformat(key) + dt.timedelta(days=1)
+    return dt.datetime.combine(next_day, dt.time(23), tzinfo=MEXICO_CITY)
 
 
 def main(argv: list[str] | None = None) -> int:

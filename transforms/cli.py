@@ -68,7 +68,12 @@ def cmd_simulate_serve(args: argparse.Namespace) -> int:
 def _interval(args: argparse.Namespace) -> Any:
     from transforms.intervals import Interval
 
-    return Interval.for_day(args.date)
+    first = Interval.for_day(args.date)
+    if getattr(args, "until", None) is None:
+        return first
+    if args.until < args.date:
+        raise SemaforoError(f"--until {args.until} is before --date {args.date}")
+    return Interval(first.start, Interval.for_day(args.until).end)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -176,6 +181,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from transforms.site import serve
+
+    folder = Path(args.folder) if args.folder else _settings().data_root / "publish" / "latest"
+    if not (folder / "index.html").is_file():
+        raise SemaforoError(f"{folder} holds no publication (index.html); run `make demo` or the publish step first")
+    print(f"serving {folder} at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(folder, host=args.host, port=args.port)
+    return 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from transforms.docs import write_docs
 
@@ -242,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", cmd_run, "run one pipeline step (or all) by hand for one interval")
     p.add_argument("step", choices=[*STEPS, "all"], help="the step to run")
     p.add_argument("--date", type=_date, required=True, help="interval key: the night's date (YYYY-MM-DD)")
+    p.add_argument(
+        "--until", type=_date, help="make the interval span every night up to this date (an initial history load)"
+    )
     p.add_argument("--source-url", help="stage API base URL (default: SEMAFORO_SOURCE_URL)")
 
     p = add("compile", cmd_compile, "compile OCDS releases (JSON Lines or release packages) into compiled releases")
@@ -263,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", help="Cardinal INI settings (default: every indicator with its defaults)")
     p.add_argument("--no-meta", action="store_true", help="omit the Meta key (quartiles, fences) of --format cardinal")
     p.add_argument("file", help="compiled releases, JSON Lines")
+
+    p = add("serve", cmd_serve, "serve a publication (its download page and files) over HTTP")
+    p.add_argument("folder", nargs="?", help="publication folder (default: DATA_ROOT/publish/latest)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
 
     p = add("docs", cmd_docs, "regenerate the documentation generated from code (mapping table …)")
     p.add_argument("--out", default="docs", help="output folder")

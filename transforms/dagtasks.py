@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 from transforms.intervals import Interval
-from transforms.pipeline import STEP_FUNCTIONS, run_report
+from transforms.pipeline import STEP_FUNCTIONS, fetch_publisher, normalize_publisher, publisher_settings, run_report
 from transforms.settings import load_settings
 
 log = logging.getLogger(__name__)
+PUBLISHER_STEPS = {"extract": fetch_publisher, "normalize": normalize_publisher}
 
 
 def current_interval() -> Interval:
@@ -23,10 +24,21 @@ def current_interval() -> Interval:
     return Interval(start, end)
 
 
-def run_step(step: str) -> dict[str, Any]:
-    """Run one pipeline step for the current data interval and refresh the run report."""
+def run_step(step: str, publisher: str | None = None) -> dict[str, Any]:
+    """Run one pipeline step for the current data interval and refresh the run report.
+
+    With ``publisher``, the step runs in that OCDS publisher's own tree, and ``extract``/``normalize`` fetch and
+    store its packages instead of the CompraNet stage API.
+    """
     settings = load_settings()
     interval = current_interval()
+    if publisher is not None:
+        settings = publisher_settings(settings, publisher)
+        if step in PUBLISHER_STEPS:
+            try:
+                return PUBLISHER_STEPS[step](settings, interval, publisher)
+            finally:
+                run_report(settings, interval)
     try:
         return STEP_FUNCTIONS[step](settings, interval)
     finally:

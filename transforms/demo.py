@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import time
 from typing import Any
 
 from transforms import jsonio
-from transforms.airflow_env import airflow_env, migrate
+from transforms.airflow_env import run_dag
 from transforms.errors import SemaforoError
 from transforms.intervals import Interval
 from transforms.settings import Settings
@@ -28,7 +26,7 @@ def run_demo(
     """Run the demo and return the summary it prints."""
     started = time.perf_counter()
     config = SimulationConfig(seed=seed, procedures=procedures, start=end - dt.timedelta(days=80), end=end)
-    echo(f"[1/3] simulating {procedures:,} CompraNet procedures ({config.start} → {config.end}, seed {seed})")
+    echo(f"[1/2] simulating {procedures:,} CompraNet procedures ({config.start} → {config.end}, seed {seed})")
     universe = simulate(config)
     settings.data_root.mkdir(parents=True, exist_ok=True)
     jsonio.write_jsonl(settings.data_root / "simulator" / "ground_truth.jsonl", universe.ground_truth)
@@ -37,16 +35,9 @@ def run_demo(
     echo(f"      stage API serving {sum(universe.count().values()):,} records at {server.url}/api/v1/<stage>")
     keys = demo_keys(end, days)
     try:
-        echo(f"[2/3] preparing Airflow (SQLite metadata in {settings.data_root / 'airflow'})")
-        migrate(settings)
-        echo(f"[3/3] running DAG compranet_nightly through Airflow for {', '.join(keys)}")
-        process = subprocess.run(
-            [sys.executable, "-m", "transforms.airflow_run", *keys],
-            env=airflow_env(settings),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        echo(f"[2/2] running DAG compranet_nightly through Airflow for {', '.join(keys)}")
+        echo(f"      (SQLite metadata in {settings.data_root / 'airflow'}; about 10 s a night)")
+        process = run_dag(settings, keys)
     finally:
         server.shutdown()
     if process.returncode != 0:

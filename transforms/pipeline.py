@@ -15,7 +15,6 @@ Layout under the data root::
 
 from __future__ import annotations
 
-import csv
 import logging
 import shutil
 import time
@@ -24,12 +23,10 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-import duckdb
 import pyarrow.parquet as pq
 
 from transforms import jsonio, tables
 from transforms import publish as publishing
-from transforms.dictionary import render_data_dictionary
 from transforms.errors import SemaforoError, ValidationFailed
 from transforms.intervals import Interval
 from transforms.ocds import compile as ocds_compile
@@ -43,6 +40,8 @@ from transforms.store import Store
 log = logging.getLogger(__name__)
 STEPS = ("extract", "normalize", "compile", "validate", "build_tables", "check_tables", "score", "publish")
 F = TypeVar("F", bound=Callable[..., dict[str, Any]])
+# The publisher DAGs' first two steps report under the names of the steps they stand in for.
+REPORT_NAMES = {"fetch_publisher": "extract", "normalize_publisher": "normalize"}
 
 
 def reports_dir(settings: Settings, interval: Interval) -> Path:
@@ -64,7 +63,9 @@ def step(func: F) -> F:
             **summary,
             "seconds": round(time.perf_counter() - started, 3),
         }
-        jsonio.write_json(reports_dir(settings, interval) / f"{func.__name__}.json", summary)
+        name = REPORT_NAMES.get(func.__name__, func.__name__)
+        summary["step"] = name
+        jsonio.write_json(reports_dir(settings, interval) / f"{name}.json", summary)
         log.info("%s %s: %s", func.__name__, interval.key, summary)
         return summary
 
@@ -84,6 +85,11 @@ def quarantine_path(settings: Settings, key: str) -> Path:
 def warehouse_dir(settings: Settings, key: str) -> Path:
     """Return the folder of one interval's tables."""
     return settings.data_root / "warehouse" / key
+
+
+def publisher_settings(settings: Settings, name: str) -> Settings:
+    """Settings for one OCDS publisher: its own tree under ``publishers/<name>/`` (raw, store, tables, publication)."""
+    return settings.model_copy(update={"data_root": settings.data_root / "publishers" / name, "source_name": name})
 
 
 # -- steps ----------------------------------------------------------------------------------------------------
@@ -112,6 +118,34 @@ def normalize(settings: Settings, interval: Interval) -> dict[str, Any]:
         "records_mapped": mapped,
         "records_quarantined": len(quarantined),
         "releases_out": len(releases),
+        "ocids": len({r["ocid"] for r in releases}),
+    }
+
+
+@step
+def fetch_publisher(settings: Settings, interval: Interval, name: str) -> dict[str, Any]:
+    """Land an OCDS publisher's pages for the interval (record or release packages, any paging)."""
+    from transforms.sources import ocds_publisher
+
+    source = ocds_publisher.load_sources(settings.publishers_file)[name]
+    result = ocds_publisher.fetch(source, settings, interval)
+    return {"records_in": result["items"], "pages": result["pages"], "path": result["path"]}
+
+
+@step
+def normalize_publisher(settings: Settings, interval: Interval, name: str) -> dict[str, Any]:
+    """Store an OCDS publisher's releases for the interval (already OCDS: nothing to map)."""
+    from transforms.sources import ocds_publisher
+
+    source = ocds_publisher.load_sources(settings.publishers_file)[name]
+    releases = list(ocds_publisher.iter_releases(settings, source, interval))
+    written = store(settings).write_releases(interval.key, releases)
+    jsonio.write_jsonl(quarantine_path(settings, interval.key), [])
+    return {
+        "records_in": len(releases),
+        "records_mapped": written,
+        "records_quarantined": 0,
+        "releases_out": written,
         "ocids": len({r["ocid"] for r in releases}),
     }
 
@@ -227,93 +261,8 @@ def score(settings: Settings, interval: Interval) -> dict[str, Any]:
 
 @step
 def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
-    """Publish record and release packages, the DuckDB file, flags, datapackage.json and SHA256SUMS."""
-    key = interval.key
-    root = settings.data_root / "publish"
-    staging = root / f".staging-{key}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    published = interval.end.isoformat()
-
-    releases = list(store(settings).iter_all_releases(key))
-    releases.sort(key=lambda r: (r["ocid"], r["date"], r["id"]))
-    release_meta = publishing.package_metadata(settings, key, "releases.jsonl.gz", published)
-    jsonio.write_jsonl(staging / "releases.jsonl.gz", publishing.release_packages(releases, release_meta))
-    by_ocid: dict[str, list[dict[str, Any]]] = {}
-    for release in releases:
-        by_ocid.setdefault(release["ocid"], []).append(release)
-    record_meta = publishing.package_metadata(settings, key, "records.jsonl.gz", published)
-    compiled = store(settings).iter_compiled(key)
-    records = jsonio.write_jsonl(
-        staging / "records.jsonl.gz", publishing.record_packages(compiled, by_ocid, record_meta, release_meta["uri"])
-    )
-
-    warehouse = warehouse_dir(settings, key)
-    shutil.copyfile(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
-    # Identifiers below are our own constants, never user input.
-    exports = {
-        "flags.csv": "SELECT * FROM out_flags ORDER BY indicator, unit, unit_id",
-        "checks.csv": "SELECT * FROM out_checks ORDER BY check_id",
-        "field_coverage.csv": "SELECT * FROM core_field_coverage ORDER BY path",
-    }
-    with duckdb.connect(str(warehouse / "semaforo.duckdb"), read_only=True) as con:
-        for name, query in exports.items():
-            result = con.execute(query)
-            columns = [d[0] for d in result.description]
-            with open(staging / name, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(columns)
-                writer.writerows(result.fetchall())
-    if (warehouse / "data_docs").is_dir():
-        shutil.copytree(warehouse / "data_docs", staging / "data_docs")
-    (staging / "data_dictionary.md").write_text(render_data_dictionary(), encoding="utf-8")
-
-    descriptions = {
-        "records.jsonl.gz": "OCDS 1.1 record packages, one per line (gzip JSON Lines), each holding up to "
-        f"{publishing.PACKAGE_SIZE} records ordered by ocid.",
-        "releases.jsonl.gz": "OCDS 1.1 release packages, one per line (gzip JSON Lines).",
-        "semaforo.duckdb": "DuckDB database with the star schema and the red flags.",
-        "flags.csv": "Red flags raised, one row per flag (see the indicator catalogue).",
-        "checks.csv": "Every data-quality check and expectation of this run with its pass rate (out_checks).",
-        "field_coverage.csv": "How many processes have each OCDS path (core_field_coverage).",
-        "data_dictionary.md": "Tables and columns of the DuckDB database and the Parquet files.",
-    }
-    schemas = {
-        name: _table_schema(table)
-        for name, table in (
-            ("flags.csv", "out_flags"),
-            ("checks.csv", "out_checks"),
-            ("field_coverage.csv", "core_field_coverage"),
-        )
-    }
-    jsonio.write_json(staging / "datapackage.json", publishing.describe(staging, descriptions, schemas, key, settings))
-    publishing.write_checksums(staging)
-    final = root / key
-    publishing.swap_folder(staging, final)
-    latest = root / "latest"
-    current = latest.resolve().name if latest.is_symlink() else ""
-    if key >= current:  # a backfill of an older date never moves "latest" backwards
-        publishing.switch_latest(root, key)
-    return {
-        "path": str(final),
-        "records": sum(len(p["records"]) for p in jsonio.read_jsonl(final / "records.jsonl.gz")),
-        "record_packages": records,
-        "releases": len(releases),
-        "files": sorted(p.name for p in final.iterdir()),
-    }
-
-
-def _table_schema(table: str) -> dict[str, Any]:
-    """A Frictionless Table Schema for a published CSV of one of our tables."""
-    schema = tables.table_schemas()[table]
-    types = {"datetime": "datetime", "integer": "integer", "number": "number", "boolean": "boolean"}
-    return {
-        "fields": [
-            {"name": f["name"], "type": types.get(f["type"], "string"), "description": f["description"]}
-            for f in schema["fields"]
-        ],
-        **({"primaryKey": schema["primaryKey"]} if schema.get("primaryKey") else {}),
-    }
+    """Publish OCDS packages, flat files, Parquet, DuckDB, flags, the change list, the page and datapackage.json."""
+    return publishing.publish(settings, interval, store(settings), warehouse_dir(settings, interval.key))
 
 
 def run_interval(settings: Settings, interval: Interval) -> dict[str, dict[str, Any]]:

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8765", description="Base URL of the CompraNet-like stage API the nightly DAG pulls."
     )
     source_name: str = Field("compranet_api", description="Name of the landed source (folder under raw/).")
+    publishers_file: Path | None = Field(
+        None,
+        description="JSON list of OCDS publishers for the ocds_<name> DAGs; default schemas/sources/publishers.json.",
+    )
     http_timeout: float = Field(30.0, description="Seconds before one HTTP request times out.")
     http_retries: int = Field(6, description="Attempts per HTTP request before the extract fails.")
     page_size: int = Field(500, description="Records asked for per API page.")
@@ -50,6 +54,18 @@ class Settings(BaseSettings):
     license_url: str = Field(LIBRE_USO_MX, description="Licence of the published data (Libre Uso MX by default).")
     publication_policy_url: str = Field(
         "https://github.com/semaforo-mx/semaforo#publication-policy", description="`publicationPolicy` URL."
+    )
+    publication_personal_data: str = Field(
+        "redact",
+        pattern="^(redact|keep)$",
+        description="Personal data (contact points, e.g. the official heading a buying unit) in every published "
+        "format: `redact` withholds it, `keep` publishes it.",
+    )
+    publication_file_limit: int = Field(
+        250_000,
+        gt=0,
+        description="Most awards, and most contracts, in one published OCDS file (OCDS hosting guidance); larger "
+        "files continue in `-2`, `-3` ….",
     )
 
     @property

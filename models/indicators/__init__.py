@@ -25,8 +25,33 @@ Release = dict[str, Any]
 # Cardinal's groups, in its output order, and the out_flags unit each one becomes.
 GROUPS = ("OCID", "Buyer", "ProcuringEntity", "Tenderer")
 UNITS = {"OCID": "process", "Buyer": "buyer", "ProcuringEntity": "procuring_entity", "Tenderer": "tenderer"}
+# A market (classification prefix and year) has no Cardinal group: R051 flags it here, and Cardinal's JSON shape, which
+# knows only GROUPS, leaves it out.
+UNITS["Market"] = "market"
 # The indicator modules, in Cardinal's order; importing one registers its indicator.
-MODULES = ("r003", "r018", "r024", "r025", "r028", "r030", "r035", "r036", "r038", "r048", "r058")
+MODULES: tuple[str, ...] = ("r003", "r018", "r024", "r025", "r028", "r030", "r035", "r036", "r038", "r048", "r058")
+# Indicators Cardinal lacks (REFERENCE §6.1 "Cardinal has no indicators for"): OCP 2024 flags after the award, on
+# competition and concentration, plus Semáforo's own S codes (no OCP code exists for them).
+MODULES += (
+    "r011",
+    "r013",
+    "r040",
+    "r049",
+    "r050",
+    "r051",
+    "r054",
+    "r055",
+    "r057",
+    "r059",
+    "r060",
+    "r061",
+    "r062",
+    "r064",
+    "r068",
+    "r069",
+    "s001",
+    "s002",
+)
 
 
 # -- results ---------------------------------------------------------------------------------------------------

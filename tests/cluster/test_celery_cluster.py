@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from transforms.airflow_env import airflow_env, migrate
+from transforms.airflow_env import run_dag
 from transforms.cluster import cluster_env
 from transforms.intervals import Interval
 from transforms.settings import load_settings
@@ -250,15 +250,7 @@ def test_cluster_outputs_equal_dag_test(cluster_run, tmp_path, small_universe, o
     server = serve_in_thread(small_universe)
     settings = load_settings(data_root=tmp_path / "data", ocds_schema_dir=ocds_dir, source_url=server.url)
     try:
-        migrate(settings)
-        result = subprocess.run(
-            [sys.executable, "-m", "transforms.airflow_run", *NIGHTS],
-            env=airflow_env(settings),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        result = run_dag(settings, NIGHTS)
     finally:
         server.shutdown()
     assert result.returncode == 0, result.stderr[-3000:]

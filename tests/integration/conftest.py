@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
 
-from transforms.airflow_env import airflow_env, migrate
+from transforms.airflow_env import run_dag
 from transforms.intervals import Interval
 from transforms.sources.simulator import simulate
 from transforms.sources.stage_api import serve_in_thread
@@ -30,15 +28,7 @@ def dag_run(tmp_path_factory, small_config, ocds_dir):  # type: ignore[no-untype
         data_root=tmp_path_factory.mktemp("run") / "data", ocds_schema_dir=ocds_dir, source_url=server.url
     )
     try:
-        migrate(settings)
-        result = subprocess.run(
-            [sys.executable, "-m", "transforms.airflow_run", key],
-            env=airflow_env(settings),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        result = run_dag(settings, [key])
     finally:
         server.shutdown()
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]

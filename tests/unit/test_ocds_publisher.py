@@ -372,6 +372,7 @@ def test_pointers_and_declarations() -> None:
         op.PublisherSource(name="x", url="http://x", kind="record_package", paging="page", total="pagination/total")
     with pytest.raises(SourceError, match="paging must be"):
         op.PublisherSource(name="x", url="http://x", kind="record_package", paging="cursor")  # type: ignore[arg-type]
-    assert op.PDN_S6.start == 0 and op.PDN_S6.items_pointer == "/data"
+    pdn = op.load_sources()["pdn_s6_shcp"]
+    assert pdn.start == 0 and pdn.items_pointer == "/data"
     assert _sources("http://x")["page"].start == 1
     assert _sources("http://x")["links"].items_pointer == "/releases"

@@ -98,18 +98,29 @@ class PublisherSource:
         return 1 if self.paging == "page" else 0  # PDN S6 counts POSTed pages from 0
 
 
-# PDN S6 (REFERENCE §5.5): the same base serves the state SESEAs through other supplier_id values.
-PDN_S6 = PublisherSource(
-    name="pdn_s6_shcp",
-    url="https://api.plataformadigitalnacional.org/s6/api/v1/search",
-    kind="release_package",
-    paging="post",
-    page_size=10,
-    items="/data",
-    total="/pagination/total",
-    params={"supplier_id": "SHCP"},
-)
-SOURCES = {source.name: source for source in (PDN_S6,)}
+CONFIG = Path(__file__).resolve().parents[2] / "schemas" / "sources" / "publishers.json"
+DAG_ONLY_KEYS = {"schedule"}  # read by the DAG factory, not by the source
+
+
+def load_sources(path: Path | None = None) -> dict[str, PublisherSource]:
+    """Read the configured publishers (``schemas/sources/publishers.json`` unless ``path`` names another file).
+
+    PDN S6 (REFERENCE §5.5) is configured by default; the same base serves the state SESEAs through other
+    ``supplier_id`` values, so each of them is one more entry.
+    """
+    config = path or CONFIG
+    try:
+        entries = jsonio.read_json(config)["publishers"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SourceError(f"{config}: cannot read the publishers list ({exc})") from exc
+    sources = {}
+    for entry in entries:
+        try:
+            source = PublisherSource(**{k: v for k, v in entry.items() if k not in DAG_ONLY_KEYS})
+        except TypeError as exc:
+            raise SourceError(f"{config}: publisher {entry.get('name')!r}: {exc}") from exc
+        sources[source.name] = source
+    return sources
 
 
 # -- JSON pointers ----------------------------------------------------------------------------------------------

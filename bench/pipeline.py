@@ -1,0 +1,182 @@
+"""The whole pipeline on simulated CompraNet at several sizes: per-step throughput, peak memory, time share,
+scaling, and what a nightly run costs on top of an empty history versus on top of a large one.
+
+Each step runs as its own ``semaforo run STEP`` process (so its peak resident memory can be read), first over the
+whole simulated history as one interval (a full rebuild), then for one more night on top of it, then for the same
+night in an empty data root.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from transforms import jsonio
+from transforms.pipeline import STEPS
+from transforms.sources.simulator import SimulationConfig, simulate
+from transforms.sources.stage_api import serve_in_thread
+
+BIN = Path(sys.executable).parent
+PEAK = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"
+)
+END = dt.date(2026, 10, 31)
+CONTRACTS_PER_DAY = 400  # federal CompraNet averages ~383 a day (REFERENCE §7)
+
+
+def _run_step(step: str, env: dict[str, str], date: dt.date, until: dt.date | None = None) -> dict[str, float]:
+    args = [str(BIN / "semaforo"), "run", step, "--date", date.isoformat()]
+    if until is not None:
+        args += ["--until", until.isoformat()]
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", PEAK, *args], env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"`semaforo run {step}` failed:\n{result.stderr[-3000:]}")
+    return {"seconds": round(seconds, 2), "peak_mib": round(int(result.stderr.split()[-1]) / 1024, 1)}
+
+
+def _pipeline(env: dict[str, str], date: dt.date, until: dt.date | None = None) -> dict[str, dict[str, float]]:
+    return {step: _run_step(step, env, date, until) for step in STEPS}
+
+
+def run_size(procedures: int, schema_dir: Path, work: Path) -> dict[str, Any]:
+    """Benchmark one size; return its measurements."""
+    days = max(30, procedures // CONTRACTS_PER_DAY)
+    config = SimulationConfig(seed=13, procedures=procedures, start=END - dt.timedelta(days=days), end=END)
+    started = time.perf_counter()
+    universe = simulate(config)
+    simulate_seconds = time.perf_counter() - started
+    server = serve_in_thread(universe)
+    base = {
+        **os.environ,
+        "SEMAFORO_SOURCE_URL": server.url,
+        "SEMAFORO_OCDS_SCHEMA_DIR": str(schema_dir),
+        "SEMAFORO_PAGE_SIZE": "5000",
+    }
+    history_root, empty_root = work / f"history-{procedures}", work / f"empty-{procedures}"
+    for root in (history_root, empty_root):
+        shutil.rmtree(root, ignore_errors=True)
+    try:
+        # The history ends the day before the measured night; the night is the window's last day.
+        night = END
+        history = _pipeline(
+            {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, config.start, night - dt.timedelta(days=1)
+        )
+        on_history = _pipeline({**base, "SEMAFORO_DATA_ROOT": str(history_root)}, night)
+        on_empty = _pipeline({**base, "SEMAFORO_DATA_ROOT": str(empty_root)}, night)
+    finally:
+        server.shutdown()
+    report = jsonio.read_json(history_root / "reports" / config.start.isoformat() / "run.json")["steps"]
+    processes = report["compile"]["processes_total"]
+    total = sum(step["seconds"] for step in history.values())
+    for step in history.values():
+        step["processes_per_second"] = round(processes / step["seconds"]) if step["seconds"] else 0
+        step["share"] = round(step["seconds"] / total, 3)
+    compiled_mb = sum(p.stat().st_size for p in (history_root / "compiled").rglob("*.parquet")) / 1e6
+    nightly_history = sum(step["seconds"] for step in on_history.values())
+    nightly_empty = sum(step["seconds"] for step in on_empty.values())
+    return {
+        "procedures": procedures,
+        "days": days,
+        "stage_records": sum(universe.count().values()),
+        "releases": report["normalize"]["releases_out"],
+        "processes": processes,
+        "simulate_seconds": round(simulate_seconds, 2),
+        "full_rebuild": {
+            "seconds": round(total, 2),
+            "peak_mib": max(s["peak_mib"] for s in history.values()),
+            "steps": history,
+        },
+        "indicators_mb_per_second": round(compiled_mb / history["score"]["seconds"], 1),
+        "nightly": {
+            "on_history": on_history,
+            "on_empty": on_empty,
+            "on_history_seconds": round(nightly_history, 2),
+            "on_empty_seconds": round(nightly_empty, 2),
+            "ratio": round(nightly_history / nightly_empty, 2) if nightly_empty else None,
+        },
+    }
+
+
+def slopes(sizes: list[dict[str, Any]]) -> dict[str, float]:
+    """Least-squares slope of log(seconds) against log(processes) per step: 1.0 is linear."""
+    if len(sizes) < 2:
+        return {}
+    result = {}
+    for step in STEPS:
+        points = [
+            (math.log(s["processes"]), math.log(max(s["full_rebuild"]["steps"][step]["seconds"], 1e-3))) for s in sizes
+        ]
+        mean_x = sum(x for x, _ in points) / len(points)
+        mean_y = sum(y for _, y in points) / len(points)
+        den = sum((x - mean_x) ** 2 for x, _ in points)
+        result[step] = round(sum((x - mean_x) * (y - mean_y) for x, y in points) / den, 2) if den else 0.0
+    return result
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    """Render the pipeline results."""
+    lines = ["| processes | step | seconds | processes/s | peak MiB | share |", "|---:|---|---:|---:|---:|---:|"]
+    for size in results["sizes"]:
+        for step, m in size["full_rebuild"]["steps"].items():
+            lines.append(
+                f"| {size['processes']:,} | {step} | {m['seconds']:.2f} | {m['processes_per_second']:,} | "
+                f"{m['peak_mib']:.0f} | {m['share']:.0%} |"
+            )
+    lines += [
+        "",
+        "| processes | full rebuild s | peak MiB | nightly on history s | nightly on empty s | ratio | "
+        "indicators MB/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in results["sizes"]:
+        n = size["nightly"]
+        rebuild = size["full_rebuild"]
+        lines.append(
+            f"| {size['processes']:,} | {rebuild['seconds']:.1f} | {rebuild['peak_mib']:.0f} | "
+            f"{n['on_history_seconds']:.1f} | {n['on_empty_seconds']:.1f} | {n['ratio']} | "
+            f"{size['indicators_mb_per_second']} |"
+        )
+    if results.get("slopes"):
+        lines += [
+            "",
+            "Scaling (slope of log time vs log size; 1.0 = linear): "
+            + ", ".join(f"{k} {v}" for k, v in results["slopes"].items()),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Draw seconds per step against size (log-log) into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sizes = results["sizes"]
+    for step in STEPS:
+        ax.plot(
+            [s["processes"] for s in sizes],
+            [s["full_rebuild"]["steps"][step]["seconds"] for s in sizes],
+            marker="o",
+            label=step,
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("contracting processes")
+    ax.set_ylabel("seconds (full rebuild)")
+    ax.set_title("Semáforo pipeline: cost per step by size")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,105 @@
+"""R011 Splitting purchases to avoid procurement thresholds (OCP 2024 guide; not in Cardinal).
+
+Formula: among processes whose ``tender/procurementMethod`` is in ``procurement_methods``, a purchase is *just below*
+the threshold when threshold(year) × (1 − ``distance``) ≤ amount < threshold(year), with the amount and dates of
+``models.indicators.splitting``. Flag every such purchase that has another one by the same buyer (``buyer/id``) for
+the same item class (the first ``digits`` characters of the item classification; ``0`` = the whole id) dated within
+``window_days`` of it, and flag the buyer.
+
+Defaults: ``thresholds`` = the PEF direct-award maximum per year (LAASSP art. 42) from
+``transforms.sources.catalog`` — illustrative and unconfirmed, replace it for real data (``[R011.thresholds]``);
+``distance = 0.02`` (the OCP guide's "within 1–2%"); ``window_days = 90`` (the OCP guide's example of 3 months);
+``digits = 0`` (one item class: the whole CUCOP key); ``procurement_methods = direct`` (a competitive procedure just
+below the line avoided nothing).
+
+Why it is a red flag: splitting one need into purchases each just under the line lets a buyer award them directly
+(OCP 2024 guide; LAASSP art. 42 forbids it).
+
+Output: OCID → number of purchases in its run; Buyer → the largest run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.indicators import Context, Indicator, Outcome, fmt, pct, register
+from models.indicators.concentration import (
+    THRESHOLDS_REASON,
+    Hit,
+    amounts_by_year,
+    clusters,
+    default_thresholds,
+    flag_worst,
+    share,
+)
+from models.indicators.settings import natural, pipe_separated
+from models.indicators.splitting import grouped, purchases
+
+
+def compute(context: Context, options: dict[str, Any]) -> Outcome:
+    """Flag runs of purchases of one item class, each just below the threshold, by one buyer within a window."""
+    outcome = Outcome()
+    methods: frozenset[str] = options["procurement_methods"]
+    near = [
+        p
+        for p in purchases(context, options["thresholds"], options["digits"])
+        if (not methods or p.method in methods) and p.just_below(options["distance"])
+    ]
+    by_ocid = {p.ocid: p for p in near}
+    hits: list[Hit] = []
+    for (buyer, item_class), members in sorted(grouped(near, lambda p: (p.buyer, p.item_class)).items()):
+        for run in clusters([(p.when, p.ocid) for p in members], options["window_days"]):
+            total = sum(by_ocid[o].amount for o in run)
+            explanation = (
+                f"{len(run)} purchases of {item_class} by {buyer} within {options['window_days']}-day steps, each "
+                f"within {pct(options['distance'])} below the direct-award threshold, {fmt(total)} in all"
+            )
+            for ocid in run:
+                purchase = by_ocid[ocid]
+                detail = f"{explanation}; this one {fmt(purchase.amount)} against {fmt(purchase.line)}"
+                hits.append(("OCID", ocid, float(len(run)), purchase.line, detail, [ocid]))
+            hits.append(("Buyer", buyer, float(len(run)), None, explanation, run))
+    flag_worst(outcome, hits)
+    return outcome
+
+
+R011 = register(
+    Indicator(
+        code="R011",
+        name="Splitting purchases to avoid procurement thresholds",
+        stage="planning",
+        fields=(
+            "tender/procurementMethod",
+            "tender/items/classification/id",
+            "tender/value",
+            "awards/value",
+            "tender/tenderPeriod/startDate",
+            "awards/date",
+            "buyer/id",
+        ),
+        formula="≥ 2 purchases by one buyer of one item class within window_days, each in [threshold·(1−distance), "
+        "threshold)",
+        compute=compute,
+        defaults={
+            "thresholds": default_thresholds(),
+            "distance": 0.02,
+            "window_days": 90,
+            "digits": 0,
+            "procurement_methods": frozenset({"direct"}),
+        },
+        reasons={
+            "thresholds": THRESHOLDS_REASON,
+            "distance": "OCP 2024 guide: each purchase within 1–2% below the threshold",
+            "window_days": "OCP 2024 guide's example window of 3 months",
+            "digits": "one item class: the whole classification id",
+            "procurement_methods": "only a purchase kept under the line avoided a competitive procedure",
+        },
+        options={
+            "thresholds": amounts_by_year,
+            "distance": share,
+            "window_days": natural,
+            "digits": natural,
+            "procurement_methods": pipe_separated,
+        },
+    )
+)

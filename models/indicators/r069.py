@@ -1,0 +1,73 @@
+"""R069 Contract amendments increase the price (OCP 2024 guide, REFERENCE §6.2; not in Cardinal).
+
+Formula: for each ``active`` contract with at least one amendment, linked to its award through
+``contracts/awardID``, increase = (``contracts/value`` − ``awards/value``) / ``awards/value``, both amounts in one
+currency. Flag the process when the increase is above ``threshold``. Without the award's value, the earliest
+amendment's ``previousValue`` (project extension) stands for the original. The OCP guide also accepts a price rise
+stated in the amendment's rationale; free text is not read here.
+
+Defaults: ``threshold = 0`` (any increase: the OCP definition has no size; R059 applies one).
+
+Why it is a red flag: raising the price after the award lets a bidder win low and be paid more, out of the other
+bidders' sight (OCP 2024 guide; the CRI's "value increase", REFERENCE §6.6).
+
+Output: OCID → the largest increase over the process's contracts (0.25 = 25%).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.indicators import Context, Indicator, Outcome, fmt, pct, register
+from models.indicators.postaward import contracts_with_awards, money, objects, original_value
+from models.indicators.settings import decimal
+
+
+def compute(context: Context, options: dict[str, Any]) -> Outcome:
+    """Flag processes with an amended active contract worth more than its award."""
+    outcome = Outcome()
+    threshold: float = options["threshold"]
+    for release in context.releases:
+        worst: tuple[float, str, float, float, str] | None = None
+        for contract, award in contracts_with_awards(release):
+            if contract.get("status") != "active" or not objects(contract.get("amendments")):
+                continue
+            value, before = money(contract), original_value(contract, award)
+            if value is None or before is None or value[1] != before[1] or before[0] <= 0:
+                continue
+            increase = (value[0] - before[0]) / before[0]
+            if increase > threshold and (worst is None or increase > worst[0]):
+                worst = (increase, str(contract.get("id")), before[0], value[0], value[1])
+        if worst is not None:
+            increase, contract_id, before_amount, after_amount, currency = worst
+            outcome.flag(
+                "OCID",
+                release["ocid"],
+                increase,
+                threshold=threshold,
+                explanation=f"contract {contract_id} was amended from {fmt(before_amount)} to {fmt(after_amount)} "
+                f"{currency} (+{pct(increase)})",
+            )
+    return outcome
+
+
+R069 = register(
+    Indicator(
+        code="R069",
+        name="Contract amendments increase the price",
+        stage="contract",
+        fields=(
+            "contracts/status",
+            "contracts/amendments",
+            "contracts/value",
+            "contracts/awardID",
+            "awards/value",
+            "contracts/amendments/previousValue",
+        ),
+        formula="active amended contract: (contracts/value − awards/value) / awards/value > threshold",
+        compute=compute,
+        defaults={"threshold": 0.0},
+        reasons={"threshold": "OCP 2024 guide: any rise in an amended contract's price (R059 sets a size)"},
+        options={"threshold": decimal},
+    )
+)

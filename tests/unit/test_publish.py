@@ -1,0 +1,328 @@
+"""The publication's parts on small hand-made data: file splitting, year cuts, links, change list, descriptor,
+flat files and the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from transforms import flat, jsonio, site
+from transforms import publish as publishing
+from transforms.ocds.validate import Validator
+from transforms.redact import redact
+
+BASE = "https://example.org/pub/2026-11-20"
+STAMP = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)
+
+
+def meta(path: str) -> dict[str, Any]:
+    return {
+        "uri": f"{BASE}/{path}",
+        "version": "1.1",
+        "publishedDate": "2026-11-21T03:00:00-06:00",
+        "publisher": {"name": "Semáforo"},
+        "license": "https://datos.gob.mx/libreusomx",
+        "publicationPolicy": "https://example.org/policy",
+        "extensions": [],
+    }
+
+
+def make_release(ocid: str, number: int, date: str, awards: int = 0) -> dict[str, Any]:
+    release: dict[str, Any] = {
+        "ocid": ocid,
+        "id": f"r{number}",
+        "date": date,
+        "tag": ["award" if awards else "tender"],
+        "initiationType": "tender",
+        "parties": [{"id": "UC", "name": "Unidad", "roles": ["procuringEntity"], "contactPoint": {"name": "Ana"}}],
+    }
+    if awards:
+        release["awards"] = [{"id": f"a{number}-{i}", "status": "active"} for i in range(awards)]
+    return release
+
+
+def make_process(ocid: str, dates: list[str], awards: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    releases = [make_release(ocid, n, d, awards if n == len(dates) - 1 else 0) for n, d in enumerate(dates)]
+    compiled = {**releases[-1], "id": f"{ocid}-compiled", "tag": ["compiled"]}
+    if len(dates) == 1 and not dates[0]:
+        del compiled["date"]
+    return compiled, releases
+
+
+def processes() -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    return [
+        make_process("ocds-x-1", ["2025-12-30T10:00:00-06:00", "2026-01-05T10:00:00-06:00"], awards=2),
+        make_process("ocds-x-2", ["2025-03-01T10:00:00-06:00"], awards=1),
+        make_process("ocds-x-3", ["2026-02-01T10:00:00-06:00", "2026-03-01T10:00:00-06:00"], awards=3),
+        make_process("ocds-x-4", ["2026-04-01T10:00:00-06:00"], awards=0),
+    ]
+
+
+def read_packages(folder: Path, path: str) -> list[dict[str, Any]]:
+    return list(jsonio.read_jsonl(folder / path))
+
+
+def test_a_writer_splits_at_the_limit_and_keeps_the_plain_name_first(tmp_path: Path) -> None:
+    writer = publishing.PackageWriter(tmp_path, "releases", "release-package", "full", meta, limit=3, package_size=2)
+    paths = [writer.add(jsonio.dumps({"n": n}), awards=1, contracts=0) for n in range(7)]
+    paths.append(writer.add(jsonio.dumps({"n": "big"}), awards=5, contracts=0))  # above the limit: a file alone
+    writer.close()
+    assert paths == ["releases.jsonl.gz"] * 3 + ["releases-2.jsonl.gz"] * 3 + ["releases-3.jsonl.gz"] * 1 + [
+        "releases-4.jsonl.gz"
+    ]
+    assert [(f.items, f.awards, f.packages) for f in writer.files] == [(3, 3, 2), (3, 3, 2), (1, 1, 1), (1, 5, 1)]
+    lines = read_packages(tmp_path, "releases-2.jsonl.gz")
+    assert [len(p["releases"]) for p in lines] == [2, 1]
+    assert all(p["uri"] == f"{BASE}/releases-2.jsonl.gz" for p in lines)
+
+
+def test_contracts_count_against_the_limit_too(tmp_path: Path) -> None:
+    writer = publishing.PackageWriter(tmp_path, "records", "record-package", "full", meta, limit=2)
+    paths = [writer.add(jsonio.dumps({"n": n}), awards=0, contracts=1) for n in range(3)]
+    writer.close()
+    assert paths == ["records.jsonl.gz", "records.jsonl.gz", "records-2.jsonl.gz"]
+
+
+def test_a_writer_splits_at_the_byte_limit(tmp_path: Path) -> None:
+    item = jsonio.dumps({"text": "x" * 1000})
+    limit = publishing.PACKAGE_OVERHEAD + 2500
+    writer = publishing.PackageWriter(
+        tmp_path, "releases", "release-package", "full", meta, limit=100, max_bytes=limit
+    )
+    paths = [writer.add(item, 0, 0) for _ in range(5)]
+    writer.close()
+    assert paths == ["releases.jsonl.gz"] * 2 + ["releases-2.jsonl.gz"] * 2 + ["releases-3.jsonl.gz"]
+    for part in writer.files:
+        size = len(gzip.decompress((tmp_path / part.path).read_bytes()))
+        assert part.bytes == size <= limit
+
+
+def test_write_ocds_cuts_by_year_links_releases_and_respects_the_limit(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    result = publishing.write_ocds(tmp_path, processes(), meta, clean=redact, limit=2, package_size=2)
+    paths = {f.path for f in result.files}
+    assert {"records.jsonl.gz", "releases.jsonl.gz", "records/2026.jsonl.gz", "records/2025.jsonl.gz"} <= paths
+    assert {"releases/2025.jsonl.gz", "releases/2026.jsonl.gz"} <= paths
+    assert any(p.startswith("records-") for p in paths), "3 + 2 + 1 awards cannot fit in files of 2"
+    assert result.records == 4 and result.releases == 6
+
+    packages = {item.path: read_packages(tmp_path, item.path) for item in result.files}
+    releases = {
+        (package["uri"], release["ocid"], release["id"])
+        for lines in packages.values()
+        for package in lines
+        for release in package.get("releases", [])
+    }
+    records: dict[str, list[str]] = {"full": [], "year": []}
+    for item in result.files:
+        assert sum(len(p.get("records") or p.get("releases")) for p in packages[item.path]) == item.items
+        # The hosting limit holds for every file, except that one process above it gets a file of its own.
+        assert item.items == 1 or (item.awards <= 2 and item.contracts <= 2), item
+        cut = "full" if item.cut == "full" else "year"
+        for package in packages[item.path]:
+            assert package["uri"] == f"{BASE}/{item.path}"
+            for record in package.get("records", []):
+                records[cut].append(record["ocid"])
+                if cut == "year":  # the year of the compiled release, as the OCP Data Registry cuts
+                    assert item.cut == record["compiledRelease"].get("date", "undated")[:4]
+                links = record["releases"]
+                assert [link["date"] for link in links] == sorted(link["date"] for link in links)
+                assert set(package["packages"]) == {link["url"].rsplit("#", 1)[0] for link in links}
+                for link in links:
+                    uri, release_id = link["url"].rsplit("#", 1)
+                    assert (uri, record["ocid"], release_id) in releases, link
+                    assert ("/" in uri.removeprefix(BASE + "/")) == (cut == "year"), "links stay within their cut"
+    assert sorted(records["full"]) == sorted(records["year"]) == ["ocds-x-1", "ocds-x-2", "ocds-x-3", "ocds-x-4"]
+    assert result.record_files["ocds-x-2"] == "records/2025.jsonl.gz"
+    # Redacted, and valid against the official package schemas.
+    assert not any("contactPoint" in repr(lines) for lines in packages.values())
+    for item in result.files:
+        name = "record-package-schema.json" if item.kind == "record-package" else "release-package-schema.json"
+        report = Validator(settings, name).check(packages[item.path])
+        assert report.ok, report.format()
+
+
+def test_undated_records_add_up(tmp_path: Path) -> None:
+    compiled, releases = make_process("ocds-x-9", ["2026-01-01T00:00:00-06:00"])
+    del compiled["date"]
+    result = publishing.write_ocds(tmp_path, [(compiled, releases)], meta, clean=redact, limit=10)
+    assert result.record_files == {"ocds-x-9": "records/undated.jsonl.gz"}
+
+
+def test_gzip_files_are_reproducible(tmp_path: Path) -> None:
+    one = publishing.write_ocds(tmp_path / "a", processes(), meta, clean=redact, limit=2)
+    two = publishing.write_ocds(tmp_path / "b", processes(), meta, clean=redact, limit=2)
+    for item, again in zip(one.files, two.files, strict=True):
+        assert (tmp_path / "a" / item.path).read_bytes() == (tmp_path / "b" / again.path).read_bytes()
+    with gzip.open(tmp_path / "a" / "records.jsonl.gz") as fh:
+        assert fh.read(1) == b"{"
+
+
+def test_changes_against_the_previous_publication(tmp_path: Path) -> None:
+    root = tmp_path / "publish"
+    for key in ("2026-11-17", "2026-11-18", "2026-11-21", ".staging-2026-11-19"):
+        (root / key).mkdir(parents=True)
+    (root / "latest").symlink_to("2026-11-21")
+    assert publishing.previous_publication(root, "2026-11-20") == root / "2026-11-18"
+    assert publishing.previous_publication(root, "2026-11-17") is None
+
+    old = {"a": {"ocid": "a", "date": "1"}, "b": {"ocid": "b", "date": "1"}, "c": {"ocid": "c"}}
+    new = {"a": {"date": "1", "ocid": "a"}, "b": {"ocid": "b", "date": "2"}, "d": {"ocid": "d"}}
+    jsonio.write_jsonl(
+        root / "2026-11-18" / "records.jsonl.gz",
+        [{"records": [{"ocid": k, "compiledRelease": v} for k, v in list(old.items())[:2]]}],
+    )
+    jsonio.write_jsonl(
+        root / "2026-11-18" / "records-2.jsonl.gz", [{"records": [{"ocid": "c", "compiledRelease": old["c"]}]}]
+    )
+    jsonio.write_jsonl(root / "2026-11-18" / "records" / "2026.jsonl.gz", [{"records": [{"ocid": "zz"}]}])
+    previous = publishing.published_digests(root / "2026-11-18")
+    assert set(previous) == {"a", "b", "c"}, "only the full record files count"
+    current = {k: publishing.compiled_digest(v) for k, v in new.items()}
+    # Key order does not make a change; a different value does.
+    assert publishing.changes(previous, current) == [("b", "changed"), ("c", "removed"), ("d", "added")]
+    assert publishing.changes({}, current) == [("a", "added"), ("b", "added"), ("d", "added")]
+
+
+def test_describe_gives_every_file_a_unique_resource(tmp_path: Path) -> None:
+    (tmp_path / "a_b.csv").write_text("x\n1\n")
+    (tmp_path / "a-b.csv").write_text("x\n2\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.jsonl.gz").write_bytes(gzip.compress(b"{}\n"))
+    (tmp_path / "SHA256SUMS").write_text("")
+    schema = {"profile": "tabular-data-resource", "schema": "schemas/x.json", "group": "results"}
+    descriptor = publishing.describe(tmp_path, {"a_b.csv": schema}, {}, {"name": "p"})
+    resources = {r["path"]: r for r in descriptor["resources"]}
+    assert set(resources) == {"a_b.csv", "a-b.csv", "sub/x.jsonl.gz"}
+    assert len({r["name"] for r in resources.values()}) == 3
+    assert resources["a_b.csv"]["schema"] == "schemas/x.json" and "group" not in resources["a_b.csv"]
+    assert resources["sub/x.jsonl.gz"]["compression"] == "gz" and resources["sub/x.jsonl.gz"]["format"] == "jsonl"
+    digest = hashlib.sha256((tmp_path / "a-b.csv").read_bytes()).hexdigest()
+    assert resources["a-b.csv"]["hash"] == f"sha256:{digest}" and resources["a-b.csv"]["bytes"] == 4
+
+
+# -- flat files ------------------------------------------------------------------------------------------------
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "t.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE core_contracting_processes (ocid VARCHAR, year BIGINT, tender_title VARCHAR)")
+        con.execute(
+            "INSERT INTO core_contracting_processes VALUES ('o2', 2026, '=HYPERLINK(\"x\")'), ('o1', 2025, 'Uno'), "
+            "('o3', 2026, 'Tres\x01')"
+        )
+        con.execute(
+            "CREATE TABLE out_flags (indicator VARCHAR, unit VARCHAR, unit_id VARCHAR, ocid VARCHAR, value DOUBLE)"
+        )
+        con.execute(
+            "INSERT INTO out_flags VALUES ('R018', 'process', 'o2', 'o2', 1.0), ('R038', 'buyer', 'B', NULL, 2)"
+        )
+        con.execute("CREATE TABLE core_awards (ocid VARCHAR, year BIGINT, award_date TIMESTAMPTZ)")
+        con.execute("INSERT INTO core_awards VALUES ('o1', 2025, '2025-03-01 16:00:00+00')")
+    return path
+
+
+def test_flat_export_cuts_by_process_year_and_skips_workbooks_that_do_not_fit(database: Path, tmp_path: Path) -> None:
+    written = flat.export(database, tmp_path / "flat", STAMP, excel_rows=3)
+    names = [item["path"] for item in written]
+    # full has three processes (+ header = 4 rows > 3): no workbook; each year fits.
+    assert names == ["full.csv.zip", "2025.csv.zip", "2025.xlsx", "2026.csv.zip", "2026.xlsx"]
+    with zipfile.ZipFile(tmp_path / "flat" / "2026.csv.zip") as archive:
+        assert sorted(archive.namelist()) == [
+            "2026/core_awards.csv",
+            "2026/core_contracting_processes.csv",
+            "2026/out_flags.csv",
+        ]
+        flags = archive.read("2026/out_flags.csv").decode()
+        processes = archive.read("2026/core_contracting_processes.csv").decode()
+        assert all(info.date_time == (2026, 11, 21, 3, 0, 0) for info in archive.infolist())
+    assert flags.splitlines() == ["indicator,unit,unit_id,ocid,value", "R018,process,o2,o2,1.0"]
+    assert processes.splitlines()[1].startswith('o2,2026,"=HYPERLINK(""x"")"')
+    with zipfile.ZipFile(tmp_path / "flat" / "2025.csv.zip") as archive:
+        assert archive.read("2025/core_awards.csv").decode().splitlines()[1] == "o1,2025,2025-03-01T16:00:00Z"
+    with zipfile.ZipFile(tmp_path / "flat" / "full.csv.zip") as archive:
+        assert "R038,buyer,B,,2.0" in archive.read("full/out_flags.csv").decode()
+
+
+def test_workbooks_hold_text_not_formulas_and_are_reproducible(database: Path, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    flat.export(database, tmp_path / "a", STAMP)
+    flat.export(database, tmp_path / "b", STAMP)
+    for name in ("full.xlsx", "2026.xlsx", "full.csv.zip"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    sheet = load_workbook(tmp_path / "a" / "2026.xlsx")["core_contracting_processes"]
+    rows = [[cell for cell in row] for row in sheet.iter_rows(min_row=2)]
+    assert rows[0][2].value == '=HYPERLINK("x")' and rows[0][2].data_type == "s"
+    assert rows[1][2].value == "Tres", "control characters Excel cannot hold are dropped"
+
+
+def test_table_schema_types_come_from_duckdb_and_descriptions_from_the_schema_files(database: Path) -> None:
+    with duckdb.connect(str(database), read_only=True) as con:
+        found = {t.name: t for t in flat.list_tables(con)}
+    schema = flat.table_schema(found["out_flags"])
+    assert [(f["name"], f["type"]) for f in schema["fields"]] == [
+        ("indicator", "string"),
+        ("unit", "string"),
+        ("unit_id", "string"),
+        ("ocid", "string"),
+        ("value", "number"),
+    ]
+    assert schema["primaryKey"] == ["indicator", "unit", "unit_id"]
+    assert all(f.get("description") for f in schema["fields"])
+    assert flat.table_schema(found["core_awards"])["fields"][2]["type"] == "datetime"
+
+
+# -- the page ----------------------------------------------------------------------------------------------------
+def test_lookup_shards_are_stable_and_cover_every_process(tmp_path: Path) -> None:
+    assert site.shard_count(0) == 1 and site.shard_count(1000) == 1 and site.shard_count(1001) == 2
+    assert site.shard_count(5000) == 8
+    # The page's script computes the same: h = (h * 31 + code unit) mod 2**32, then h mod shards.
+    assert site.shard_of("ab", 1 << 31) == (97 * 31 + 98) % (1 << 31)
+    entries = {f"ocds-x-{n}": {"year": 2026} for n in range(2500)}
+    shards, files = site.write_lookup(tmp_path, entries)
+    assert shards == 4 and files == [f"lookup/{n}.json" for n in range(4)]
+    merged: dict[str, Any] = {}
+    for name in files:
+        part = jsonio.read_json(tmp_path / name)
+        assert all(site.shard_of(ocid, shards) == int(name[7:-5]) for ocid in part)
+        merged.update(part)
+    assert merged == entries
+
+
+def test_the_page_escapes_data_and_draws_charts() -> None:
+    figures = {
+        "by_method_and_year": [(2026, "open", 3, 1e6), (2026, "direct", 5, 2e6), (2025, "unknown", 1, 0)],
+        "single_bid_by_year": [(2026, 1, 3)],
+        "top_flagged_buyers": [("<script>alert(1)</script>", 2, 4)],
+    }
+    page = site.Page(
+        title="T",
+        key="2026-11-20",
+        published="2026-11-21T09:00:00+00:00",
+        last_release=None,
+        licence_url="https://datos.gob.mx/libreusomx",
+        licence_title="Libre Uso MX",
+        publisher="P",
+        policy_url="https://example.org/policy",
+        personal_data="redact",
+        counts={"processes": 9},
+        changes={"previous": None, "added": 9, "changed": 0, "removed": 0},
+        charts=site.charts(figures),
+        files=[site.FileEntry("a.csv", 1500, "ab" * 32, "una tabla", "results")],
+        groups=publishing.GROUPS,
+        shards=1,
+        file_limit=250_000,
+    )
+    html = site.render_page(page)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("<svg") == 4 and 'lang="es"' in html
+    assert '<a href="a.csv" data-download>a.csv</a>' in html and "1.5 kB" in html and "ab" * 32 in html
+    assert "21 de noviembre de 2026, 03:00" in html, "times are shown in Mexico City"
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", ""), "no external assets"

@@ -1,0 +1,292 @@
+"""Export the tables of a DuckDB file as flat files: CSV (UTF-8) in ZIP bundles, Excel workbooks, single CSVs.
+
+A bundle holds one CSV per table in a folder named like the bundle (the OCP Data Registry's ``{stem}.csv.tar.gz``
+layout, zipped because ZIP opens everywhere). ``full`` holds every table; a year's bundle holds the rows of the
+processes of that year (the ``year`` column: the year the process started, as in the Parquet partitions), so it
+holds the tables with a ``year`` or an ``ocid`` column. A workbook is written only where every table fits in one
+Excel sheet (1,048,576 rows including the header).
+
+Files are byte-identical across re-runs: rows are ordered by every column (primary key first) and archive member
+times come from the caller (the data interval), never from the clock.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+
+from transforms import jsonio
+from transforms.tables import table_schemas
+
+EXCEL_MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
+EXCEL_MAX_CELL = 32_767  # characters in one Excel cell
+BATCH = 10_000
+# Control characters XML 1.0 forbids: openpyxl refuses them, so they are dropped in workbooks only.
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+FRICTIONLESS_TYPES = {
+    "VARCHAR": "string",
+    "BIGINT": "integer",
+    "INTEGER": "integer",
+    "HUGEINT": "integer",
+    "SMALLINT": "integer",
+    "DOUBLE": "number",
+    "FLOAT": "number",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP WITH TIME ZONE": "datetime",
+    "TIMESTAMP": "datetime",
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the DuckDB file: its name and its columns with their DuckDB types."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        """Return the column names in order."""
+        return [name for name, _ in self.columns]
+
+
+def quote(identifier: str) -> str:
+    """Quote a DuckDB identifier (table and column names come from our own catalog, never from user input)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def list_tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
+    """Return the tables of the main schema, by name, with their columns in order."""
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in rows:
+        columns.setdefault(table, []).append((column, kind))
+    return [Table(name, tuple(cols)) for name, cols in columns.items()]
+
+
+def frictionless_type(duckdb_type: str) -> str:
+    """Return the Frictionless field type of a DuckDB column type (``string`` for anything else)."""
+    if duckdb_type.startswith("DECIMAL"):
+        return "number"
+    return FRICTIONLESS_TYPES.get(duckdb_type, "string")
+
+
+def table_schema(table: Table) -> dict[str, Any]:
+    """Return the Frictionless Table Schema of a table: types from DuckDB, descriptions from ``schemas/tables``."""
+    declared = table_schemas().get(table.name, {})
+    described = {f["name"]: f for f in declared.get("fields", [])}
+    fields = []
+    for name, kind in table.columns:
+        field: dict[str, Any] = {"name": name, "type": frictionless_type(kind)}
+        if name in described:
+            field["description"] = described[name]["description"]
+            if described[name].get("constraints"):
+                field["constraints"] = described[name]["constraints"]
+        fields.append(field)
+    schema: dict[str, Any] = {"fields": fields}
+    key = declared.get("primaryKey") or []
+    if key and set(key) <= set(table.column_names):
+        schema["primaryKey"] = key
+    if declared.get("description"):
+        schema["description"] = declared["description"]
+    return schema
+
+
+def _order(table: Table, alias: str = "") -> str:
+    """ORDER BY every column, primary key first, so the row order (and the bytes) never depend on the scan."""
+    key = [c for c in table_schemas().get(table.name, {}).get("primaryKey") or [] if c in table.column_names]
+    ordered = key + [c for c in table.column_names if c not in key]
+    return ", ".join(f"{alias}{quote(c)}" for c in ordered)
+
+
+def select(table: Table, year: int | None = None) -> tuple[str, list[Any]]:
+    """Return the query (and its parameters) that reads a table, or the rows of one process year of it."""
+    if year is None:
+        return f"SELECT * FROM {quote(table.name)} ORDER BY {_order(table)}", []
+    if "year" in table.column_names:
+        return f"SELECT * FROM {quote(table.name)} WHERE year = ? ORDER BY {_order(table)}", [year]
+    return (
+        f"SELECT t.* FROM {quote(table.name)} t WHERE t.ocid IN "
+        f"(SELECT ocid FROM core_contracting_processes WHERE year = ?) ORDER BY {_order(table, 't.')}",
+        [year],
+    )
+
+
+def in_year_bundles(table: Table) -> bool:
+    """Return whether a table can be cut by process year (it has a ``year`` or an ``ocid`` column)."""
+    return "year" in table.column_names or "ocid" in table.column_names
+
+
+def years(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Return the process years present, oldest first."""
+    rows = con.execute("SELECT DISTINCT year FROM core_contracting_processes ORDER BY 1").fetchall()
+    return [row[0] for row in rows]
+
+
+def count(con: duckdb.DuckDBPyConnection, table: Table, year: int | None = None) -> int:
+    """Return how many rows :func:`select` would return."""
+    query, params = select(table, year)
+    row = con.execute(f"SELECT count(*) FROM ({query})", params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _rows(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    cursor = con.execute(query, list(params))
+    while batch := cursor.fetchmany(BATCH):
+        yield from batch
+
+
+def csv_value(value: Any) -> Any:
+    """Format one value for CSV the way Frictionless reads it by default (ISO 8601 UTC datetimes, true/false)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat() + "Z"
+    if isinstance(value, dt.date | Decimal):
+        return str(value)
+    if isinstance(value, list | dict):
+        return jsonio.dumps(value).decode()
+    return value
+
+
+def write_csv(con: duckdb.DuckDBPyConnection, table: Table, fh: IO[str], year: int | None = None) -> int:
+    """Write a table (or one year of it) as CSV with a header; return the number of rows."""
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow(table.column_names)
+    rows = 0
+    query, params = select(table, year)
+    for row in _rows(con, query, params):
+        writer.writerow([csv_value(v) for v in row])
+        rows += 1
+    return rows
+
+
+def _zip_info(name: str, stamp: dt.datetime) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=stamp.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def write_bundle(
+    con: duckdb.DuckDBPyConnection, tables: Sequence[Table], path: Path, stamp: dt.datetime, year: int | None = None
+) -> list[dict[str, Any]]:
+    """Write a ZIP holding ``<stem>/<table>.csv`` for each table; return what it holds (member, table, rows)."""
+    stem = path.name.removesuffix(".csv.zip")
+    members = []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        for table in tables:
+            member = f"{stem}/{table.name}.csv"
+            with (
+                archive.open(_zip_info(member, stamp), "w", force_zip64=True) as raw,
+                io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh,
+            ):
+                rows = write_csv(con, table, fh, year)
+            members.append({"path": member, "table": table.name, "rows": rows})
+    return members
+
+
+def _excel_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)  # Excel has no time zones; the dictionary says UTC
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list | dict):
+        value = jsonio.dumps(value).decode()
+    if isinstance(value, str):
+        value = _ILLEGAL_XML.sub("", value)
+        if len(value) > EXCEL_MAX_CELL:
+            value = value[: EXCEL_MAX_CELL - 1] + "…"
+    return value
+
+
+def write_workbook(
+    con: duckdb.DuckDBPyConnection, tables: Sequence[Table], path: Path, stamp: dt.datetime, year: int | None = None
+) -> list[dict[str, Any]]:
+    """Write an Excel workbook (openpyxl, write-only) with one sheet per table; return its sheets and row counts."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.writer.excel import ExcelWriter
+
+    workbook = Workbook(write_only=True)
+    naive = stamp.astimezone(dt.UTC).replace(tzinfo=None)
+    workbook.properties.created = workbook.properties.modified = naive
+    workbook.properties.creator = "Semáforo"
+    sheets = []
+    for table in tables:
+        sheet = workbook.create_sheet(table.name[:31])
+        sheet.append(table.column_names)
+        rows = 0
+        query, params = select(table, year)
+        for row in _rows(con, query, params):
+            values: list[Any] = []
+            for value in map(_excel_value, row):
+                if isinstance(value, str) and value.startswith("="):
+                    # Text, not a formula: a title starting with "=" must not run in the reader's spreadsheet.
+                    cell = WriteOnlyCell(sheet, value=value)
+                    cell.data_type = "s"
+                    value = cell
+                values.append(value)
+            sheet.append(values)
+            rows += 1
+        sheets.append({"sheet": sheet.title, "table": table.name, "rows": rows})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".xlsx-") as tmp:
+        draft = Path(tmp) / path.name
+        # ExcelWriter rather than Workbook.save, which stamps the clock into docProps/core.xml.
+        with zipfile.ZipFile(draft, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            ExcelWriter(workbook, archive).save()
+        _repack(draft, path, stamp)
+    return sheets
+
+
+def _repack(source: Path, target: Path, stamp: dt.datetime) -> None:
+    """Copy a ZIP with every member's time set to ``stamp`` (zipfile stamps the clock on members it writes)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            with old.open(info) as reader, new.open(_zip_info(info.filename, stamp), "w", force_zip64=True) as writer:
+                shutil.copyfileobj(reader, writer)
+
+
+def export(
+    database: Path, folder: Path, stamp: dt.datetime, *, excel_rows: int = EXCEL_MAX_ROWS
+) -> list[dict[str, Any]]:
+    """Write ``full`` and per-year CSV bundles (and workbooks that fit Excel) of a DuckDB file's tables.
+
+    Returns one entry per file written: ``path`` (relative to ``folder``), ``kind`` (``csv-bundle`` or
+    ``workbook``), ``year`` (``None`` for full) and ``tables`` (member or sheet, table and rows).
+    """
+    written = []
+    with duckdb.connect(str(database), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        tables = list_tables(con)
+        cuts: list[tuple[str, int | None, list[Table]]] = [("full", None, tables)]
+        cuts += [(str(year), year, [t for t in tables if in_year_bundles(t)]) for year in years(con)]
+        for stem, year, selected in cuts:
+            members = write_bundle(con, selected, folder / f"{stem}.csv.zip", stamp, year)
+            written.append({"path": f"{stem}.csv.zip", "kind": "csv-bundle", "year": year, "tables": members})
+            if all(member["rows"] + 1 <= excel_rows for member in members):
+                sheets = write_workbook(con, selected, folder / f"{stem}.xlsx", stamp, year)
+                written.append({"path": f"{stem}.xlsx", "kind": "workbook", "year": year, "tables": sheets})
+    return written

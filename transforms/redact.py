@@ -1,0 +1,62 @@
+"""Withhold personal data from the publication, as the publication policy says (``publication_personal_data``).
+
+Personal data in what we publish sits in contact points: CompraNet's ``responsable`` (the official heading a buying
+unit) becomes ``parties/contactPoint/name`` (REFERENCE §2.2). OCDS puts contact details of people in
+``ContactPoint`` objects only (``name``, ``email``, ``telephone``, ``faxNumber``, ``url``), under ``parties`` and,
+in OCDS 1.0-style data, in deprecated organization references; the ``additionalContactPoints`` extension adds a
+list of them. Redaction removes those objects wherever they occur, so releases, compiled releases and records stay
+valid (every ContactPoint field is optional) and carry no placeholder that could be mistaken for a name.
+
+The star schema (``transforms.tables``) carries no contact point column, so the Parquet files, the DuckDB copy and
+the flat files derived from them hold no personal data under either policy; ``tests/unit/test_redact.py`` and the
+publication scan in ``tests/integration/test_publication.py`` keep that true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+Policy = Literal["redact", "keep"]
+# Keys whose whole value is personal data: OCDS ContactPoint objects and the extension's list of them.
+PERSONAL_KEYS = frozenset({"contactPoint", "additionalContactPoints"})
+
+
+def redact(value: Any) -> Any:
+    """Return a copy of an OCDS value without any contact point, at any depth; the input is left untouched."""
+    if isinstance(value, dict):
+        return {key: redact(child) for key, child in value.items() if key not in PERSONAL_KEYS}
+    if isinstance(value, list):
+        return [redact(child) for child in value]
+    return value
+
+
+def _keep(value: Any) -> Any:
+    return value
+
+
+def redactor(policy: Policy | str) -> Callable[[Any], Any]:
+    """Return the function that applies the publication policy to one release or compiled release."""
+    if policy == "redact":
+        return redact
+    if policy == "keep":
+        return _keep
+    raise ValueError(f"unknown personal data policy {policy!r} (redact or keep)")
+
+
+def personal_values(value: Any) -> set[str]:
+    """Return every non-blank string held under a personal-data key, at any depth (what redaction removes)."""
+    found: set[str] = set()
+
+    def walk(node: Any, personal: bool) -> None:
+        if isinstance(node, dict):
+            for key, child in node.items():
+                walk(child, personal or key in PERSONAL_KEYS)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child, personal)
+        elif personal and isinstance(node, str) and node.strip():
+            found.add(node)
+
+    walk(value, False)
+    return found
