@@ -44,9 +44,25 @@ def run_demo(
         log_tail = (process.stdout + process.stderr)[-4000:]
         raise SemaforoError(f"the DAG run failed; the end of Airflow's output:\n{log_tail}")
     summary = summarize(settings, keys)
+    echo("[3/3] measuring the flags and the supplier resolution against the simulator's ground truth")
+    summary["evaluation"] = evaluate(settings, universe, procedures, seed)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     echo(format_summary(summary))
     return summary
+
+
+def evaluate(settings: Settings, universe: Any, procedures: int, seed: int) -> dict[str, Any]:
+    """Precision and recall of each planted pattern's indicators and of supplier resolution; write them down."""
+    from models.evaluation import evaluate as evaluate_patterns
+    from models.evaluation import render
+    from transforms.resolution import evaluate_resolution
+
+    patterns = evaluate_patterns(procedures, seed, train_cri=False)
+    resolution = evaluate_resolution(universe)
+    folder = settings.data_root / "reports"
+    jsonio.write_json(folder / "evaluation.json", {"patterns": patterns, "resolution": resolution})
+    (folder / "evaluation.md").write_text(render(patterns), encoding="utf-8")
+    return {"patterns": patterns["patterns"], "resolution": resolution, "path": str(folder / "evaluation.md")}
 
 
 def summarize(settings: Settings, keys: list[str]) -> dict[str, Any]:
@@ -66,6 +82,10 @@ def summarize(settings: Settings, keys: list[str]) -> dict[str, Any]:
     }
 
 
+def _pct(value: float | None) -> str:
+    return "  —  " if value is None else f"{value:5.1%}"
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """Render the demo summary as text."""
     lines = ["", "Semáforo demo — what the nightly DAG did", ""]
@@ -83,6 +103,20 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{'yes' if steps['validate']['errors'] == 0 else 'NO':>6} {steps['score']['flags']:>6} {seconds:>6.1f}"
         )
     last = list(summary["runs"].values())[-1]["steps"]
+    evaluation = summary.get("evaluation")
+    if evaluation:
+        lines += ["", "Planted risk patterns found by their indicators (whole simulated universe):"]
+        for row in evaluation["patterns"]:
+            if row["precision"] is not None or row["recall"] is not None:
+                lines.append(
+                    f"  {row['pattern']:<26} {row['indicator']:<12} precision {_pct(row['precision'])}  "
+                    f"recall {_pct(row['recall'])}"
+                )
+        resolution = evaluation["resolution"]
+        lines.append(
+            f"Supplier resolution on planted spelling variants: precision {_pct(resolution.get('precision'))}, "
+            f"recall {_pct(resolution.get('recall'))}   (details: {evaluation['path']})"
+        )
     lines += ["", "Tables (last interval): " + ", ".join(f"{k}={v}" for k, v in last["build_tables"]["rows"].items())]
     lines += [
         "Flags raised (last interval): "

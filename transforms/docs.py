@@ -1,4 +1,4 @@
-"""Documentation generated from code: the CompraNet → OCDS mapping table and the data dictionary."""
+"""Documentation generated from code: the CompraNet → OCDS mapping, the data dictionary, the indicator catalogue."""
 
 from __future__ import annotations
 
@@ -31,7 +31,18 @@ def render_mapping() -> str:
     return "\n".join(lines) + "\n"
 
 
-PAGES: dict[str, Callable[[], str]] = {"mapping.md": render_mapping, "data_dictionary.md": render_data_dictionary}
+def render_catalogue() -> str:
+    """Render the indicator catalogue from the registry (imported here: the registry loads every indicator)."""
+    from models.catalogue import render_catalogue as render
+
+    return render()
+
+
+PAGES: dict[str, Callable[[], str]] = {
+    "mapping.md": render_mapping,
+    "data_dictionary.md": render_data_dictionary,
+    "indicators.md": render_catalogue,
+}
 
 
 def write_docs(folder: Path) -> list[Path]:

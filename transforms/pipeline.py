@@ -15,8 +15,10 @@ Layout under the data root::
 
 from __future__ import annotations
 
+import collections
 import logging
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -189,15 +191,19 @@ def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Flatten the compiled releases into the star schema: Parquet by year, swapped in as one folder."""
     rows = tables.flatten(store(settings).iter_compiled(interval.key), interval=interval)
     final = warehouse_dir(settings, interval.key) / "parquet"
-    staging = final.with_name(".parquet-staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    for name, table_rows in rows.items():
-        tables.write_parquet(staging, name, tables.to_arrow(name, table_rows))
-    if final.exists():  # keep tables later steps own (out_checks, out_flags) until they are rewritten
-        for own in final.iterdir():
-            if not own.name.startswith(".") and not (staging / own.name).exists():
-                shutil.copytree(own, staging / own.name)
-    jsonio.swap_dir(staging, final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".parquet-staging-", dir=final.parent))  # one per run: runs may overlap
+    try:
+        for name, table_rows in rows.items():
+            tables.write_parquet(staging, name, tables.to_arrow(name, table_rows))
+        if final.exists():  # keep tables later steps own (out_checks, out_flags) until they are rewritten
+            for own in final.iterdir():
+                if not own.name.startswith(".") and not (staging / own.name).exists():
+                    shutil.copytree(own, staging / own.name)
+        staging.chmod(0o755)
+        jsonio.swap_dir(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure
     return {"rows": {name: len(table_rows) for name, table_rows in rows.items()}}
 
 
@@ -240,20 +246,21 @@ def _store_checks(folder: Path, rows: list[dict[str, Any]]) -> None:
 
 @step
 def score(settings: Settings, interval: Interval) -> dict[str, Any]:
-    """Run the red-flag indicators over the compiled releases and store ``out_flags``."""
-    from models.indicators import run_all
+    """Score every process as of this night: red flags, risk index, buyer and supplier scores, competitiveness."""
+    from models.scoring import score_all
 
-    flags = run_all(list(store(settings).iter_compiled(interval.key)))
-    flags.sort(key=lambda f: (f["indicator"], f["unit"], f["unit_id"]))
     folder = warehouse_dir(settings, interval.key)
-    tables.write_parquet(folder / "parquet", "out_flags", tables.to_arrow("out_flags", flags))
+    names = [name for name in tables.table_schemas() if name.startswith("core_")]
+    core = {name: tables.read_table(folder / "parquet", name) for name in names}
+    outputs = score_all(list(store(settings).iter_compiled(interval.key)), core)
+    for name, table in outputs.items():
+        tables.write_parquet(folder / "parquet", name, table)
     rebuilt = tables.build_duckdb_if_changed(folder / "semaforo.duckdb", folder / "parquet")
-    by_indicator: dict[str, int] = {}
-    for flag in flags:
-        by_indicator[flag["indicator"]] = by_indicator.get(flag["indicator"], 0) + 1
+    by_indicator = collections.Counter(outputs["out_flags"].column("indicator").to_pylist())
     return {
-        "flags": len(flags),
-        "by_indicator": by_indicator,
+        "flags": outputs["out_flags"].num_rows,
+        "by_indicator": dict(sorted(by_indicator.items())),
+        "rows": {name: table.num_rows for name, table in outputs.items()},
         "duckdb": str(folder / "semaforo.duckdb"),
         "duckdb_rebuilt": rebuilt,
     }

@@ -31,6 +31,7 @@ import mimetypes
 import os
 import re
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -721,43 +722,48 @@ def publish(
     """Write ``publish/<key>/`` from the stores and the warehouse of one interval, then switch ``latest``."""
     key = interval.key
     root = settings.data_root / "publish"
-    staging = root / f".staging-{key}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    # In Mexico City time whichever zone the caller used (Airflow gives UTC): the same night, the same bytes.
-    stamp = interval.end.astimezone(MEXICO_CITY)
-    published = stamp.isoformat()
-    limit = file_limit or settings.publication_file_limit
-    catalog: Catalog = {}
+    root.mkdir(parents=True, exist_ok=True)
+    # A staging folder of its own: two runs publishing the same night at once must not share one.
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{key}-", dir=root))
+    staging.chmod(0o755)  # mkdtemp makes it private; a publication is meant to be served
+    try:
+        # In Mexico City time whichever zone the caller used (Airflow gives UTC): the same night, the same bytes.
+        stamp = interval.end.astimezone(MEXICO_CITY)
+        published = stamp.isoformat()
+        limit = file_limit or settings.publication_file_limit
+        catalog: Catalog = {}
 
-    ocds = _publish_ocds(settings, staging, store, key, published, limit, catalog)
-    changed = _publish_changes(staging, previous_publication(root, key), ocds.digests, catalog)
-    rows = _publish_tables(staging, warehouse, stamp, excel_rows, catalog)
-    _publish_documents(staging, warehouse, catalog)
-    facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
-    hashes = _publish_page(settings, staging, interval, facts, catalog)
-    jsonio.write_json(
-        staging / "datapackage.json", describe(staging, catalog, hashes, package_descriptor(settings, key, published))
-    )
-    hashes["datapackage.json"] = sha256(staging / "datapackage.json")
-    write_checksums(staging, hashes)
+        ocds = _publish_ocds(settings, staging, store, key, published, limit, catalog)
+        changed = _publish_changes(staging, previous_publication(root, key), ocds.digests, catalog)
+        rows = _publish_tables(staging, warehouse, stamp, excel_rows, catalog)
+        _publish_documents(staging, warehouse, catalog)
+        facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
+        hashes = _publish_page(settings, staging, interval, facts, catalog)
+        jsonio.write_json(
+            staging / "datapackage.json",
+            describe(staging, catalog, hashes, package_descriptor(settings, key, published)),
+        )
+        hashes["datapackage.json"] = sha256(staging / "datapackage.json")
+        write_checksums(staging, hashes)
 
-    final = root / key
-    swap_folder(staging, final)
-    latest = root / "latest"
-    current = latest.resolve().name if latest.is_symlink() else ""
-    if key >= current:  # a backfill of an older date never moves "latest" backwards
-        switch_latest(root, key)
-    record_files = [f for f in ocds.files if f.kind == "record-package"]
-    return {
-        "path": str(final),
-        "records": ocds.records,
-        "releases": ocds.releases,
-        "record_files": len(record_files),
-        "release_files": len(ocds.files) - len(record_files),
-        "record_packages": sum(f.packages for f in record_files if f.cut == "full"),
-        "changes": changed,
-        "personal_data": settings.publication_personal_data,
-        "files": len(hashes) + 1,
-        "bytes": sum((final / relative).stat().st_size for relative in files_of(final)),
-    }
+        final = root / key
+        swap_folder(staging, final)
+        latest = root / "latest"
+        current = latest.resolve().name if latest.is_symlink() else ""
+        if key >= current:  # a backfill of an older date never moves "latest" backwards
+            switch_latest(root, key)
+        record_files = [f for f in ocds.files if f.kind == "record-package"]
+        return {
+            "path": str(final),
+            "records": ocds.records,
+            "releases": ocds.releases,
+            "record_files": len(record_files),
+            "release_files": len(ocds.files) - len(record_files),
+            "record_packages": sum(f.packages for f in record_files if f.cut == "full"),
+            "changes": changed,
+            "personal_data": settings.publication_personal_data,
+            "files": len(hashes) + 1,
+            "bytes": sum((final / relative).stat().st_size for relative in files_of(final)),
+        }
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure

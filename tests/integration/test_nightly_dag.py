@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 
 from transforms import jsonio
+from transforms.airflow_env import airflow_env
 from transforms.ocds.validate import Validator
 from transforms.publish import sha256
 from transforms.store import Store
@@ -94,3 +98,19 @@ def test_r018_flags_exactly_the_planted_single_bids(dag_run) -> None:  # type: i
         flagged = {row[0] for row in con.execute("SELECT ocid FROM out_flags WHERE indicator = 'R018'").fetchall()}
     assert tonight, "the fixture planted no single bid in this interval"
     assert flagged == tonight
+
+
+def test_airflow_lists_no_import_errors(dag_run) -> None:  # type: ignore[no-untyped-def]
+    airflow = str(Path(sys.executable).parent / "airflow")
+    env = airflow_env(dag_run[0])
+    parsed = subprocess.run([airflow, "dags", "reserialize"], env=env, capture_output=True, text=True, check=False)
+    assert parsed.returncode == 0, parsed.stderr[-2000:]
+    listed = subprocess.run(
+        [airflow, "dags", "list-import-errors", "-o", "json"], env=env, capture_output=True, text=True, check=False
+    )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert listed.stdout.strip() in ("[]", "No data found", ""), listed.stdout
+    dags = subprocess.run(
+        [airflow, "dags", "list", "-o", "json"], env=env, capture_output=True, text=True, check=False
+    )
+    assert "compranet_nightly" in dags.stdout and "ocds_pdn_s6_shcp" in dags.stdout

@@ -62,5 +62,5 @@ def test_relanding_replaces_the_interval(settings, stage_server) -> None:  # typ
     first = _landed(settings)
     compranet_api.extract(settings, DAY)
     assert _landed(settings) == first
-    siblings = [p.name for p in compranet_api.landing_dir(settings, DAY).parent.iterdir()]
-    assert siblings == [DAY.key]
+    siblings = sorted(p.name for p in compranet_api.landing_dir(settings, DAY).parent.iterdir())
+    assert siblings == [f".lock-{DAY.key}", DAY.key]  # no partial landing left behind, only the lock file

@@ -8,7 +8,9 @@ the finished folder replaces the previous landing of the interval in one rename.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import logging
 import shutil
@@ -36,7 +38,36 @@ def _checkpoint(partial: Path) -> dict[str, Any]:
     return jsonio.read_json(path) if path.exists() else {"interval": None, "stages": {}, "pages": []}
 
 
+@contextlib.contextmanager
+def interval_lock(folder: Path, key: str) -> Iterator[None]:
+    """Hold an exclusive lock on one interval's landing, so two runs of the same night never share a partial one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".lock-{key}", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def extract(
+    settings: Settings,
+    interval: Interval,
+    *,
+    stages: Sequence[str] = STAGES,
+    client: RetryingClient | None = None,
+    max_pages: int | None = None,
+) -> dict[str, Any]:
+    """Land every stage's records updated within ``interval``; return counts per stage.
+
+    ``max_pages`` stops after that many pages (to test resuming); the landing then stays partial.
+    """
+    final = landing_dir(settings, interval)
+    with interval_lock(final.parent, interval.key):
+        return _extract(settings, interval, stages=stages, client=client, max_pages=max_pages)
+
+
+def _extract(
     settings: Settings,
     interval: Interval,
     *,
