@@ -282,3 +282,18 @@ def test_no_redacted_value_appears_anywhere_in_the_publication(dag_run, tiny) ->
     publishing.publish(keep, interval, store, warehouse)
     leaks = _leaks(keep.data_root / "publish" / interval.key, secrets)
     assert leaks and all(where.endswith(".jsonl.gz)") for where in leaks), sorted(leaks)
+
+
+def test_datapackage_validates_with_frictionless(dag_run) -> None:  # type: ignore[no-untyped-def]
+    """Frictionless's own checks: the descriptor, and every CSV resource against its Table Schema."""
+    from frictionless import Package, Resource, validate
+
+    folder = dag_run[0].data_root / "publish" / dag_run[2].key
+    descriptor = jsonio.read_json(folder / "datapackage.json")
+    report = Package.validate_descriptor(descriptor)
+    assert report.valid, [error.message for task in report.tasks for error in task.errors][:5]
+    tabular = [r for r in descriptor["resources"] if r["path"].endswith(".csv")]
+    assert {"flags.csv", "checks.csv", "changes.csv"} <= {r["path"] for r in tabular}
+    for resource in tabular:
+        result = validate(Resource(resource, basepath=str(folder)))
+        assert result.valid, (resource["path"], [e.message for e in result.tasks[0].errors[:3]])
