@@ -22,15 +22,13 @@ from typing import Any
 from models.indicators import Context, Indicator, Outcome, fmt, pct, register
 from models.indicators.concentration import (
     THRESHOLDS_REASON,
-    Hit,
     amounts_by_year,
-    clusters,
     default_thresholds,
     flag_worst,
     share,
 )
 from models.indicators.settings import natural
-from models.indicators.splitting import grouped, purchases
+from models.indicators.splitting import purchases, split_hits
 
 
 def compute(context: Context, options: dict[str, Any]) -> Outcome:
@@ -41,21 +39,16 @@ def compute(context: Context, options: dict[str, Any]) -> Outcome:
         for p in purchases(context, options["thresholds"], 0)
         if p.method == "direct" and p.just_below(options["distance"])
     ]
-    by_ocid = {p.ocid: p for p in near}
-    hits: list[Hit] = []
-    for (buyer, supplier), members in sorted(grouped(near, lambda p: (p.buyer, p.supplier)).items()):
-        for run in clusters([(p.when, p.ocid) for p in members], options["window_days"]):
-            total = sum(by_ocid[o].amount for o in run)
-            explanation = (
-                f"{len(run)} direct awards from {buyer} to {supplier} within {options['window_days']}-day steps, "
-                f"each within {pct(options['distance'])} below the direct-award threshold, {fmt(total)} in all"
-            )
-            for ocid in run:
-                purchase = by_ocid[ocid]
-                detail = f"{explanation}; this one {fmt(purchase.amount)} against {fmt(purchase.line)}"
-                hits.append(("OCID", ocid, float(len(run)), purchase.line, detail, [ocid]))
-            hits.append(("Tenderer", supplier, float(len(run)), None, explanation, run))
-            hits.append(("Buyer", buyer, float(len(run)), None, explanation, run))
+    hits = split_hits(
+        near,
+        lambda p: (p.buyer, p.supplier),
+        options["window_days"],
+        lambda k, run, total: (
+            f"{len(run)} direct awards from {k[0]} to {k[1]} within {options['window_days']}-day steps, "
+            f"each within {pct(options['distance'])} below the direct-award threshold, {fmt(total)} in all"
+        ),
+        lambda k: [("Tenderer", k[1]), ("Buyer", k[0])],
+    )
     flag_worst(outcome, hits)
     return outcome
 

@@ -13,10 +13,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from models.indicators import Context, sole_id
+from models.indicators import Context, fmt, sole_id
 from models.indicators.concentration import (
+    Hit,
     awarded,
     buyer_id,
+    clusters,
     main_currency,
     market,
     moments,
@@ -94,3 +96,29 @@ def grouped(items: list[Purchase], key: Any) -> dict[Any, list[Purchase]]:
         if value is not None and None not in (value if isinstance(value, tuple) else (value,)):
             groups.setdefault(value, []).append(item)
     return groups
+
+
+def split_hits(
+    near: list[Purchase],
+    key: Any,
+    window_days: int,
+    describe: Any,
+    units: Any,
+) -> list[Hit]:
+    """Flag every run of purchases just below the threshold that share a key and fall within ``window_days`` steps.
+
+    ``describe(key, run, total)`` words the explanation; ``units(key)`` names the (group, id) pairs flagged besides
+    each process (e.g. the buyer, or the supplier and the buyer).
+    """
+    by_ocid = {p.ocid: p for p in near}
+    hits: list[Hit] = []
+    for group_key, members in sorted(grouped(near, key).items()):
+        for run in clusters([(p.when, p.ocid) for p in members], window_days):
+            explanation = describe(group_key, run, sum(by_ocid[o].amount for o in run))
+            for ocid in run:
+                purchase = by_ocid[ocid]
+                detail = f"{explanation}; this one {fmt(purchase.amount)} against {fmt(purchase.line)}"
+                hits.append(("OCID", ocid, float(len(run)), purchase.line, detail, [ocid]))
+            for group, unit_id in units(group_key):
+                hits.append((group, unit_id, float(len(run)), None, explanation, run))
+    return hits
