@@ -29,12 +29,12 @@ import pyarrow.parquet as pq
 
 from transforms import jsonio, tables
 from transforms import publish as publishing
-from transforms.errors import SemaforoError, ValidationFailed
+from transforms.errors import ValidationFailed
 from transforms.intervals import Interval
 from transforms.ocds import compile as ocds_compile
 from transforms.ocds.mapping import to_releases
 from transforms.ocds.schema import release_schema
-from transforms.ocds.validate import Report, Validator
+from transforms.ocds.validate import Validator
 from transforms.settings import Settings
 from transforms.sources import compranet_api
 from transforms.store import Store
@@ -305,6 +305,3 @@ def run_report(settings: Settings, interval: Interval, failure: dict[str, Any] |
         report["failure"] = failure
     jsonio.write_json(folder / "run.json", report)
     return report
-
-
-__all__ = ["STEPS", "STEP_FUNCTIONS", "Report", "SemaforoError", "run_interval", "run_report"]

@@ -480,12 +480,6 @@ def switch_latest(publish_root: Path, key: str) -> None:
     os.replace(tmp, publish_root / "latest")
 
 
-def swap_folder(staging: Path, final: Path) -> None:
-    """Replace the folder ``final`` with ``staging``; readers see the old or the new one (:func:`jsonio.swap_dir`)."""
-    jsonio.swap_dir(staging, final)
-
-
-# -- documents ------------------------------------------------------------------------------------------------
 def _indicators() -> dict[str, Any]:
     from models.indicators import registry
 
@@ -747,7 +741,7 @@ def publish(
         write_checksums(staging, hashes)
 
         final = root / key
-        swap_folder(staging, final)
+        jsonio.swap_dir(staging, final)
         latest = root / "latest"
         current = latest.resolve().name if latest.is_symlink() else ""
         if key >= current:  # a backfill of an older date never moves "latest" backwards
