@@ -32,6 +32,7 @@ from transforms import publish as publishing
 from transforms.errors import ValidationFailed
 from transforms.intervals import Interval
 from transforms.ocds import compile as ocds_compile
+from transforms.ocds import fastmerge
 from transforms.ocds.mapping import to_releases
 from transforms.ocds.schema import release_schema
 from transforms.ocds.validate import Validator
@@ -155,15 +156,27 @@ def normalize_publisher(settings: Settings, interval: Interval, name: str) -> di
 @step
 def compile(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Recompile only the ocids that received releases in this interval, from all their releases so far."""
-    schema = release_schema(settings)
+    rules = fastmerge.merge_rules(release_schema(settings))
     releases_store = store(settings)
-    touched = releases_store.ocids(interval.key)
-    history = releases_store.releases_of(touched, interval.key)
-    compiled = ocds_compile.compile_releases((r for ocid in touched for r in history[ocid]), schema)
-    written = releases_store.write_compiled(interval.key, compiled)
+    tonight = ocds_compile.group_by_ocid(releases_store.read_releases(interval.key))
+    earlier = releases_store.compiled_keys(interval.key)
+    earlier = [key for key in earlier if key < interval.key]
+    previous = releases_store.compiled_of(tonight, earlier[-1] if earlier else None)
+    compiled: dict[str, dict[str, Any]] = {}
+    for ocid, releases in tonight.items():
+        result = ocds_compile.continue_compiled(previous.get(ocid), releases, rules)
+        if result is not None:
+            compiled[ocid] = result
+    # A release dated before what was already merged for its ocid: recompile those ocids from all their releases.
+    redo = sorted(set(tonight) - set(compiled))
+    history = releases_store.releases_of(redo, interval.key)
+    for ocid in redo:
+        compiled[ocid] = fastmerge.compile_release(history[ocid], rules)
+    written = releases_store.write_compiled(interval.key, compiled.values())
     return {
-        "ocids_touched": len(touched),
-        "releases_read": sum(len(v) for v in history.values()),
+        "ocids_touched": len(tonight),
+        "ocids_recompiled_in_full": len(redo),
+        "releases_read": sum(len(v) for v in tonight.values()) + sum(len(v) for v in history.values()),
         "compiled_releases": written,
         "processes_total": releases_store.count_compiled(interval.key),
     }

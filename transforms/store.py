@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,15 @@ RELEASE_SCHEMA = pa.schema(
 )
 COMPILED_SCHEMA = pa.schema([("ocid", pa.string()), ("compiled", pa.string())])
 ROW_GROUP = 20_000
+DUCKDB_MEMORY = "1GB"  # sorts and groups past this spill to disk
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """Open an in-memory DuckDB that spills to the system's temporary folder past :data:`DUCKDB_MEMORY`."""
+    con = duckdb.connect()
+    con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
+    con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "semaforo-duckdb")])
+    return con
 
 
 def _write_atomic(path: Path, table: pa.Table) -> None:
@@ -124,20 +134,59 @@ class Store:
         _write_atomic(self.compiled_path(key), table)
         return len(rows)
 
-    def compiled_keys(self, up_to: str) -> list[str]:
-        """Return the keys that have a compiled delta, up to ``up_to``."""
+    def compiled_keys(self, up_to: str, after: str | None = None) -> list[str]:
+        """Return the keys that have a compiled delta, up to ``up_to`` (and after ``after``, if given)."""
         if not self.compiled_root.exists():
             return []
         return sorted(
-            p.name for p in self.compiled_root.iterdir() if (p / "compiled.parquet").exists() and p.name <= up_to
+            p.name
+            for p in self.compiled_root.iterdir()
+            if (p / "compiled.parquet").exists() and p.name <= up_to and (after is None or p.name > after)
         )
+
+    def compiled_of(self, ocids: Iterable[str], up_to: str | None) -> dict[str, dict[str, Any]]:
+        """Return the compiled release of each given ocid as of ``up_to`` (ocids without one are left out).
+
+        DuckDB reads only the ``ocid`` column of every partition to find the rows, so a night's look-up costs a scan
+        of the ocids of the history, not of its JSON.
+        """
+        wanted = sorted(set(ocids))
+        files = [str(self.compiled_path(k)) for k in self.compiled_keys(up_to)] if up_to is not None else []
+        if not files or not wanted:
+            return {}
+        with duckdb.connect() as con:
+            con.register("wanted", pa.table({"ocid": wanted}))
+            rows = con.execute(
+                "SELECT ocid, arg_max(compiled, filename) FROM read_parquet(?, filename = true) "
+                "SEMI JOIN wanted USING (ocid) GROUP BY ocid",
+                [files],
+            ).fetchall()
+        return {ocid: jsonio.loads(text) for ocid, text in rows}
+
+    def touched_ocids(self, up_to: str, after: str | None = None) -> list[str]:
+        """Return the ocids that got a new compiled release in a key in ``(after, up_to]``, sorted."""
+        files = [str(self.compiled_path(k)) for k in self.compiled_keys(up_to, after)]
+        if not files:
+            return []
+        with duckdb.connect() as con:
+            rows = con.execute("SELECT DISTINCT ocid FROM read_parquet(?) ORDER BY ocid", [files]).fetchall()
+        return [ocid for (ocid,) in rows]
+
+    def iter_compiled_since(self, up_to: str, after: str | None = None) -> Iterator[dict[str, Any]]:
+        """Yield, ordered by ocid, the compiled state as of ``up_to`` of the ocids touched in ``(after, up_to]``."""
+        files = [str(self.compiled_path(k)) for k in self.compiled_keys(up_to, after)]
+        yield from self._latest(files)
 
     def iter_compiled(self, up_to: str) -> Iterator[dict[str, Any]]:
         """Yield the compiled state as of ``up_to``: each ocid's latest compiled release, ordered by ocid."""
-        files = [str(self.compiled_path(k)) for k in self.compiled_keys(up_to)]
+        yield from self._latest([str(self.compiled_path(k)) for k in self.compiled_keys(up_to)])
+
+    @staticmethod
+    def _latest(files: list[str]) -> Iterator[dict[str, Any]]:
+        """Yield each ocid's compiled release from the latest of ``files`` that holds it, ordered by ocid."""
         if not files:
             return
-        with duckdb.connect() as con:
+        with connect() as con:
             cursor = con.execute(
                 "SELECT arg_max(compiled, filename) FROM read_parquet(?, filename = true) GROUP BY ocid ORDER BY ocid",
                 [files],

@@ -27,6 +27,38 @@ def compile_releases(
     yield from fastmerge.compile_stream(releases, schema, versioned=versioned)
 
 
+def continue_compiled(
+    previous: dict[str, Any] | None, releases: list[dict[str, Any]], rules: fastmerge.MergeRules
+) -> dict[str, Any] | None:
+    """Return the compiled release of an ocid's earlier releases followed by ``releases``, from its compiled release.
+
+    Merging is a left fold over releases sorted by ``date`` (REFERENCE §4), and a compiled release holds exactly the
+    state the fold had reached: every merged value, ids first, no ``null`` (removed fields are absent) and no
+    ``tag``/``id``/``date`` worth merging (they are omitted when merging). So when every new release sorts at or after
+    the last merged one (its raw ``date`` string is not smaller than the compiled ``date``), folding the new releases
+    into the compiled release gives the full recompile's value. Otherwise return None: only a full recompile can
+    place a release that sorts before others. Nor can an empty object in an array (an id-less item whose fields
+    were all ``null``) be merged again as it was first stored. Key order can differ from a full recompile only where
+    a field was set, then removed with ``null``, then set again (ocdsmerge keeps its first place); values never do.
+    """
+    if previous is None:
+        return fastmerge.compile_release(releases, rules)
+    last = previous.get("date")
+    if not isinstance(last, str) or any(not isinstance(r.get("date"), str) or r["date"] < last for r in releases):
+        return None
+    if _holds_empty_object(previous):
+        return None
+    return fastmerge.compile_release([previous, *releases], rules)
+
+
+def _holds_empty_object(value: Any) -> bool:
+    if isinstance(value, dict):
+        return not value or any(_holds_empty_object(child) for child in value.values())
+    if isinstance(value, list):
+        return any(_holds_empty_object(child) for child in value)
+    return False
+
+
 def read_inputs(documents: Iterable[Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Split release packages and bare releases into (releases with their package URI, package metadata).
 
