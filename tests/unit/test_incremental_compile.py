@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
+from ocdsmerge.util import sorted_releases
 from test_fastmerge import PROFILE, SCHEMA_PATH, WELL_FORMED, _groups, _rules, _schema
+
 from transforms.ocds.compile import compile_releases, continue_compiled
 from transforms.ocds.fastmerge import compile_release
-from ocdsmerge.util import sorted_releases
 
 pytestmark = [
     pytest.mark.skipif(not SCHEMA_PATH.is_file(), reason="the official OCDS 1.1.5 release schema is not available"),
