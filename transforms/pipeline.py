@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
 
-from transforms import jsonio, tables
+from transforms import jsonio, tables, warehouse
 from transforms import publish as publishing
 from transforms.errors import ValidationFailed
 from transforms.intervals import Interval
@@ -201,23 +202,26 @@ def validate(settings: Settings, interval: Interval) -> dict[str, Any]:
 
 @step
 def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
-    """Flatten the compiled releases into the star schema: Parquet by year, swapped in as one folder."""
-    rows = tables.flatten(store(settings).iter_compiled(interval.key), interval=interval)
-    final = warehouse_dir(settings, interval.key) / "parquet"
+    """Build the night's star schema from the previous night's and the processes that changed; swap it in."""
+    final = warehouse_dir(settings, interval.key)
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".parquet-staging-", dir=final.parent))  # one per run: runs may overlap
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=final.parent))  # one per run: runs may overlap
     try:
-        for name, table_rows in rows.items():
-            tables.write_parquet(staging, name, tables.to_arrow(name, table_rows))
-        if final.exists():  # keep tables later steps own (out_checks, out_flags) until they are rewritten
-            for own in final.iterdir():
-                if not own.name.startswith(".") and not (staging / own.name).exists():
-                    shutil.copytree(own, staging / own.name)
+        summary = warehouse.build(store(settings), final.parent, interval, staging)
+        if (final / "parquet").exists():  # keep tables later steps own (out_checks, out_flags) until they rewrite them
+            for own in (final / "parquet").iterdir():
+                if not own.name.startswith(".") and not (staging / "parquet" / own.name).exists():
+                    shutil.copytree(own, staging / "parquet" / own.name, copy_function=os.link)
+        for kept in ("semaforo.duckdb", "semaforo.duckdb.inputs", "data_docs"):  # replaced by later steps
+            if (final / kept).is_dir():
+                shutil.copytree(final / kept, staging / kept, copy_function=os.link)
+            elif (final / kept).exists():
+                os.link(final / kept, staging / kept)
         staging.chmod(0o755)
         jsonio.swap_dir(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure
-    return {"rows": {name: len(table_rows) for name, table_rows in rows.items()}}
+    return summary
 
 
 @step

@@ -14,6 +14,7 @@ ordering rule — compile K after every partition before K exists — is enforce
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -49,6 +50,18 @@ def _write_atomic(path: Path, table: pa.Table) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
     os.replace(tmp, path)
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class Store:
@@ -131,8 +144,19 @@ class Store:
             {"ocid": [c["ocid"] for c in rows], "compiled": [jsonio.dumps(c).decode() for c in rows]},
             schema=COMPILED_SCHEMA,
         )
-        _write_atomic(self.compiled_path(key), table)
+        path = self.compiled_path(key)
+        _write_atomic(path, table)
+        # Later nights check, by this digest, that the partitions a warehouse snapshot was built from are unchanged.
+        _digest_path(path).write_text(_sha256(path) + "\n")
         return len(rows)
+
+    def compiled_digest(self, key: str) -> str:
+        """Return the SHA-256 of one interval's compiled delta (from its sidecar file when there is one)."""
+        path = self.compiled_path(key)
+        sidecar = _digest_path(path)
+        if sidecar.is_file() and sidecar.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+            return sidecar.read_text().strip()
+        return _sha256(path)
 
     def compiled_keys(self, up_to: str, after: str | None = None) -> list[str]:
         """Return the keys that have a compiled delta, up to ``up_to`` (and after ``after``, if given)."""

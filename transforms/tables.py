@@ -126,196 +126,248 @@ def process_year(release: dict[str, Any]) -> int:
     return 0
 
 
+def process_tables() -> list[str]:
+    """Return the core tables that hold rows of one process each (keyed by ``ocid``, partitioned by ``year``)."""
+    return [
+        name
+        for name, schema in table_schemas().items()
+        if name.startswith("core_") and {"ocid", "year"} <= {f["name"] for f in schema["fields"]}
+    ]
+
+
 def flatten(compiled: Iterable[dict[str, Any]], *, interval: Interval | None = None) -> dict[str, list[Row]]:
-    """Return the rows of every core table for a stream of compiled releases.
+    """Return the rows of every core table for compiled releases held in memory (small inputs, tests).
 
     Besides one table per OCDS object, this resolves organizations (``core_organization_map`` and the
     ``*canonical_id`` columns), counts field coverage and describes the dataset (``core_dataset_meta``; pass the
-    data interval to record it there).
+    data interval to record it there). The nightly warehouse (:mod:`transforms.warehouse`) does the same out of
+    core, with the same functions.
     """
     rows: dict[str, list[Row]] = {name: [] for name in table_schemas() if name.startswith("core_")}
-    coverage = _Coverage()
-    digest = hashlib.sha256()
+    coverage = Coverage()
     for release in compiled:
-        ocid, year = release["ocid"], process_year(release)
         coverage.add(release)
-        digest.update(f"{ocid}\t{release.get('id')}\t{release.get('date')}\n".encode())
-        key = {"ocid": ocid, "year": year}
-        tender = release.get("tender") or {}
-        period = tender.get("tenderPeriod") or {}
-        amount, currency = _value(tender.get("value"))
-        awards, contracts = release.get("awards") or [], release.get("contracts") or []
-        bids = (release.get("bids") or {}).get("details") or []
-        budget = _value(((release.get("planning") or {}).get("budget") or {}).get("amount"))
-        awarded, contracted = _total(a.get("value") for a in awards), _total(c.get("value") for c in contracts)
-        award_dates = [d for d in (_ts(a.get("date")) for a in awards) if d is not None]
-        start, end = _ts(period.get("startDate")), _ts(period.get("endDate"))
-        rows["core_contracting_processes"].append(
+        for name, table_rows in process_rows(release).items():
+            rows[name].extend(table_rows)
+    with duckdb.connect() as con:
+        for name in process_tables():
+            con.register(name, to_arrow(name, rows[name]))
+        mapping = organization_map(con)
+        by_party = canonical_ids(mapping)
+        for table, column, canonical in CANONICAL_COLUMNS:
+            for row in rows[table]:
+                row[canonical] = by_party.get(row[column] or "")
+        rows["core_organization_map"] = mapping
+        rows["core_field_coverage"] = coverage.rows()
+        for name in [*process_tables(), "core_organization_map"]:
+            con.register(name, to_arrow(name, rows[name]))  # again, now with the canonical ids
+        rows["core_dataset_meta"] = [dataset_meta(con, interval)]
+    return rows
+
+
+def process_rows(release: dict[str, Any]) -> dict[str, list[Row]]:
+    """Return the rows one compiled release gives each process table (``*canonical_id`` columns not yet set)."""
+    rows: dict[str, list[Row]] = {name: [] for name in process_tables()}
+    ocid, year = release["ocid"], process_year(release)
+    key = {"ocid": ocid, "year": year}
+    tender = release.get("tender") or {}
+    period = tender.get("tenderPeriod") or {}
+    amount, currency = _value(tender.get("value"))
+    awards, contracts = release.get("awards") or [], release.get("contracts") or []
+    bids = (release.get("bids") or {}).get("details") or []
+    budget = _value(((release.get("planning") or {}).get("budget") or {}).get("amount"))
+    awarded, contracted = _total(a.get("value") for a in awards), _total(c.get("value") for c in contracts)
+    award_dates = [d for d in (_ts(a.get("date")) for a in awards) if d is not None]
+    start, end = _ts(period.get("startDate")), _ts(period.get("endDate"))
+    rows["core_contracting_processes"].append(
+        {
+            **key,
+            "compiled_date": _ts(release.get("date")),
+            "buyer_id": _str((release.get("buyer") or {}).get("id")),
+            "buyer_name": (release.get("buyer") or {}).get("name"),
+            "procuring_entity_id": _str((tender.get("procuringEntity") or {}).get("id")),
+            "procuring_entity_name": (tender.get("procuringEntity") or {}).get("name"),
+            "tender_id": _str(tender.get("id")),
+            "tender_title": tender.get("title"),
+            "tender_status": tender.get("status"),
+            "procurement_method": tender.get("procurementMethod"),
+            "procurement_method_details": tender.get("procurementMethodDetails"),
+            "procurement_method_character": tender.get("procurementMethodCharacterMxCnet"),
+            "main_procurement_category": tender.get("mainProcurementCategory"),
+            "submission_method": "|".join(tender.get("submissionMethod") or []) or None,
+            "tender_start_date": start,
+            "tender_end_date": end,
+            "tender_period_days": _days(start, end),
+            "tender_amount": amount,
+            "tender_currency": currency,
+            "number_of_tenderers": _int(tender.get("numberOfTenderers")),
+            "award_count": len(awards),
+            "contract_count": len(contracts),
+            "planning_budget_amount": budget[0],
+            "planning_budget_currency": budget[1],
+            "bid_count": len(bids),
+            "valid_bid_count": sum(1 for b in bids if b.get("status") == "valid"),
+            "first_award_date": min(award_dates, default=None),
+            "awarded_amount": awarded[0],
+            "awarded_currency": awarded[1],
+            "contracted_amount": contracted[0],
+            "contracted_currency": contracted[1],
+        }
+    )
+    for item in tender.get("items") or []:
+        classification = item.get("classification") or {}
+        rows["core_tender_items"].append(
             {
                 **key,
-                "compiled_date": _ts(release.get("date")),
-                "buyer_id": _str((release.get("buyer") or {}).get("id")),
-                "buyer_name": (release.get("buyer") or {}).get("name"),
-                "procuring_entity_id": _str((tender.get("procuringEntity") or {}).get("id")),
-                "procuring_entity_name": (tender.get("procuringEntity") or {}).get("name"),
-                "tender_id": _str(tender.get("id")),
-                "tender_title": tender.get("title"),
-                "tender_status": tender.get("status"),
-                "procurement_method": tender.get("procurementMethod"),
-                "procurement_method_details": tender.get("procurementMethodDetails"),
-                "procurement_method_character": tender.get("procurementMethodCharacterMxCnet"),
-                "main_procurement_category": tender.get("mainProcurementCategory"),
-                "submission_method": "|".join(tender.get("submissionMethod") or []) or None,
-                "tender_start_date": start,
-                "tender_end_date": end,
-                "tender_period_days": _days(start, end),
-                "tender_amount": amount,
-                "tender_currency": currency,
-                "number_of_tenderers": _int(tender.get("numberOfTenderers")),
-                "award_count": len(awards),
-                "contract_count": len(contracts),
-                "planning_budget_amount": budget[0],
-                "planning_budget_currency": budget[1],
-                "bid_count": len(bids),
-                "valid_bid_count": sum(1 for b in bids if b.get("status") == "valid"),
-                "first_award_date": min(award_dates, default=None),
-                "awarded_amount": awarded[0],
-                "awarded_currency": awarded[1],
-                "contracted_amount": contracted[0],
-                "contracted_currency": contracted[1],
+                "item_id": _str(item.get("id")),
+                "description": item.get("description"),
+                "classification_scheme": classification.get("scheme"),
+                "classification_id": _str(classification.get("id")),
+                "classification_description": classification.get("description"),
+                "quantity": _num(item.get("quantity")),
+                "unit_name": (item.get("unit") or {}).get("name"),
             }
         )
-        for item in tender.get("items") or []:
-            classification = item.get("classification") or {}
-            rows["core_tender_items"].append(
-                {
-                    **key,
-                    "item_id": _str(item.get("id")),
-                    "description": item.get("description"),
-                    "classification_scheme": classification.get("scheme"),
-                    "classification_id": _str(classification.get("id")),
-                    "classification_description": classification.get("description"),
-                    "quantity": _num(item.get("quantity")),
-                    "unit_name": (item.get("unit") or {}).get("name"),
-                }
-            )
-        for bid in bids:
-            tenderer = (bid.get("tenderers") or [{}])[0]
-            amount, currency = _value(bid.get("value"))
-            rows["core_bids"].append(
-                {
-                    **key,
-                    "bid_id": _str(bid.get("id")),
-                    "bid_date": _ts(bid.get("date")),
-                    "status": bid.get("status"),
-                    "tenderer_id": _str(tenderer.get("id")),
-                    "tenderer_name": tenderer.get("name"),
-                    "amount": amount,
-                    "currency": currency,
-                }
-            )
-        for award in awards:
-            amount, currency = _value(award.get("value"))
-            suppliers = award.get("suppliers") or []
-            rows["core_awards"].append(
+    for bid in bids:
+        tenderer = (bid.get("tenderers") or [{}])[0]
+        amount, currency = _value(bid.get("value"))
+        rows["core_bids"].append(
+            {
+                **key,
+                "bid_id": _str(bid.get("id")),
+                "bid_date": _ts(bid.get("date")),
+                "status": bid.get("status"),
+                "tenderer_id": _str(tenderer.get("id")),
+                "tenderer_name": tenderer.get("name"),
+                "amount": amount,
+                "currency": currency,
+            }
+        )
+    for award in awards:
+        amount, currency = _value(award.get("value"))
+        suppliers = award.get("suppliers") or []
+        rows["core_awards"].append(
+            {
+                **key,
+                "award_id": _str(award.get("id")),
+                "status": award.get("status"),
+                "award_date": _ts(award.get("date")),
+                "amount": amount,
+                "currency": currency,
+                "supplier_count": len(suppliers),
+                "item_count": len(award.get("items") or []),
+            }
+        )
+        for supplier in suppliers:
+            rows["core_award_suppliers"].append(
                 {
                     **key,
                     "award_id": _str(award.get("id")),
-                    "status": award.get("status"),
-                    "award_date": _ts(award.get("date")),
-                    "amount": amount,
-                    "currency": currency,
-                    "supplier_count": len(suppliers),
-                    "item_count": len(award.get("items") or []),
+                    "supplier_id": _str(supplier.get("id")),
+                    "supplier_name": supplier.get("name"),
                 }
             )
-            for supplier in suppliers:
-                rows["core_award_suppliers"].append(
-                    {
-                        **key,
-                        "award_id": _str(award.get("id")),
-                        "supplier_id": _str(supplier.get("id")),
-                        "supplier_name": supplier.get("name"),
-                    }
-                )
-        for contract in contracts:
-            amount, currency = _value(contract.get("value"))
-            cperiod = contract.get("period") or {}
-            amendments = contract.get("amendments") or []
-            transactions = (contract.get("implementation") or {}).get("transactions") or []
-            paid = [_value(t.get("value")) for t in transactions]
-            original_end = _first(cperiod.get("endDate"), "previousEndDate", amendments)
-            rows["core_contracts"].append(
+    for contract in contracts:
+        amount, currency = _value(contract.get("value"))
+        cperiod = contract.get("period") or {}
+        amendments = contract.get("amendments") or []
+        transactions = (contract.get("implementation") or {}).get("transactions") or []
+        paid = [_value(t.get("value")) for t in transactions]
+        original_end = _first(cperiod.get("endDate"), "previousEndDate", amendments)
+        rows["core_contracts"].append(
+            {
+                **key,
+                "contract_id": _str(contract.get("id")),
+                "award_id": _str(contract.get("awardID")),
+                "title": contract.get("title"),
+                "status": contract.get("status"),
+                "date_signed": _ts(contract.get("dateSigned")),
+                "start_date": _ts(cperiod.get("startDate")),
+                "end_date": _ts(cperiod.get("endDate")),
+                "amount": amount,
+                "currency": currency,
+                "amendment_count": len(amendments),
+                "transaction_count": len(transactions),
+                "original_amount": _value(_first(contract.get("value"), "previousValue", amendments))[0],
+                "original_end_date": _ts(original_end),
+                "paid_amount": sum(a for a, c in paid if a is not None and c == currency) if paid else None,
+            }
+        )
+        for amendment in amendments:
+            rows["core_amendments"].append(
                 {
                     **key,
                     "contract_id": _str(contract.get("id")),
-                    "award_id": _str(contract.get("awardID")),
-                    "title": contract.get("title"),
-                    "status": contract.get("status"),
-                    "date_signed": _ts(contract.get("dateSigned")),
-                    "start_date": _ts(cperiod.get("startDate")),
-                    "end_date": _ts(cperiod.get("endDate")),
-                    "amount": amount,
-                    "currency": currency,
-                    "amendment_count": len(amendments),
-                    "transaction_count": len(transactions),
-                    "original_amount": _value(_first(contract.get("value"), "previousValue", amendments))[0],
-                    "original_end_date": _ts(original_end),
-                    "paid_amount": sum(a for a, c in paid if a is not None and c == currency) if paid else None,
+                    "amendment_id": _str(amendment.get("id")),
+                    "amendment_date": _ts(amendment.get("date")),
+                    "rationale": amendment.get("rationale"),
+                    "description": amendment.get("description"),
+                    "previous_amount": _value(amendment.get("previousValue"))[0],
+                    "new_amount": _value(amendment.get("newValue"))[0],
+                    "previous_end_date": _ts(amendment.get("previousEndDate")),
+                    "new_end_date": _ts(amendment.get("newEndDate")),
                 }
             )
-            for amendment in amendments:
-                rows["core_amendments"].append(
-                    {
-                        **key,
-                        "contract_id": _str(contract.get("id")),
-                        "amendment_id": _str(amendment.get("id")),
-                        "amendment_date": _ts(amendment.get("date")),
-                        "rationale": amendment.get("rationale"),
-                        "description": amendment.get("description"),
-                        "previous_amount": _value(amendment.get("previousValue"))[0],
-                        "new_amount": _value(amendment.get("newValue"))[0],
-                        "previous_end_date": _ts(amendment.get("previousEndDate")),
-                        "new_end_date": _ts(amendment.get("newEndDate")),
-                    }
-                )
-            for transaction in transactions:
-                amount, currency = _value(transaction.get("value"))
-                rows["core_transactions"].append(
-                    {
-                        **key,
-                        "contract_id": _str(contract.get("id")),
-                        "transaction_id": _str(transaction.get("id")),
-                        "transaction_date": _ts(transaction.get("date")),
-                        "amount": amount,
-                        "currency": currency,
-                        "payer_id": _str((transaction.get("payer") or {}).get("id")),
-                        "payee_id": _str((transaction.get("payee") or {}).get("id")),
-                    }
-                )
-        for party in release.get("parties") or []:
-            identifier = party.get("identifier") or {}
-            rupc = [i.get("id") for i in party.get("additionalIdentifiers") or [] if i.get("scheme") == "MX-RUPC"]
-            rows["core_organizations"].append(
+        for transaction in transactions:
+            amount, currency = _value(transaction.get("value"))
+            rows["core_transactions"].append(
                 {
                     **key,
-                    "party_id": _str(party.get("id")),
-                    "name": party.get("name"),
-                    "identifier_scheme": identifier.get("scheme"),
-                    "identifier_id": _str(identifier.get("id")),
-                    "roles": "|".join(party.get("roles") or []),
-                    "scale": (party.get("details") or {}).get("scale"),
-                    "rupc_id": _str(rupc[0]) if rupc else None,
-                    "country_name": (party.get("address") or {}).get("countryName"),
+                    "contract_id": _str(contract.get("id")),
+                    "transaction_id": _str(transaction.get("id")),
+                    "transaction_date": _ts(transaction.get("date")),
+                    "amount": amount,
+                    "currency": currency,
+                    "payer_id": _str((transaction.get("payer") or {}).get("id")),
+                    "payee_id": _str((transaction.get("payee") or {}).get("id")),
                 }
             )
-    rows["core_organization_map"] = resolve_organizations(rows)
-    rows["core_field_coverage"] = coverage.rows()
-    rows["core_dataset_meta"] = [dataset_meta(rows, digest.hexdigest(), interval)]
+    for party in release.get("parties") or []:
+        identifier = party.get("identifier") or {}
+        rupc = [i.get("id") for i in party.get("additionalIdentifiers") or [] if i.get("scheme") == "MX-RUPC"]
+        rows["core_organizations"].append(
+            {
+                **key,
+                "party_id": _str(party.get("id")),
+                "name": party.get("name"),
+                "identifier_scheme": identifier.get("scheme"),
+                "identifier_id": _str(identifier.get("id")),
+                "roles": "|".join(party.get("roles") or []),
+                "scale": (party.get("details") or {}).get("scale"),
+                "rupc_id": _str(rupc[0]) if rupc else None,
+                "country_name": (party.get("address") or {}).get("countryName"),
+            }
+        )
     return rows
 
 
 # -- organizations, coverage, dataset metadata ----------------------------------------------------------------
+# Each *canonical_id column and the id column it resolves: (table, id column, canonical column).
+CANONICAL_COLUMNS = (
+    ("core_organizations", "party_id", "canonical_id"),
+    ("core_award_suppliers", "supplier_id", "supplier_canonical_id"),
+    ("core_bids", "tenderer_id", "tenderer_canonical_id"),
+    ("core_contracting_processes", "buyer_id", "buyer_canonical_id"),
+    ("core_transactions", "payee_id", "payee_canonical_id"),
+)
+# Every place the tables name an organization, with how often: parties (with their identifier), and the rows that only
+# reference one (award suppliers, tenderers, buyers), whose scheme is read from the id's prefix.
+IDENTITIES_SQL = """
+SELECT party_id, name,
+       CASE WHEN list_has_any(string_split(coalesce(roles, ''), '|'), $buyer_roles) THEN 'buyer' ELSE 'supplier' END,
+       identifier_scheme, identifier_id, count(*)
+FROM core_organizations GROUP BY ALL
+UNION ALL
+SELECT supplier_id, supplier_name, 'supplier', NULL, NULL, count(*) FROM core_award_suppliers GROUP BY ALL
+UNION ALL
+SELECT tenderer_id, tenderer_name, 'supplier', NULL, NULL, count(*) FROM core_bids
+WHERE tenderer_id <> '' GROUP BY ALL
+UNION ALL
+SELECT buyer_id, buyer_name, 'buyer', NULL, NULL, count(*) FROM core_contracting_processes
+WHERE buyer_id <> '' GROUP BY ALL
+"""
+
+
 def _identity(party_id: Any, name: Any, kind: str, scheme: Any = None, identifier: Any = None) -> resolution.Identity:
     party_id, name = str(party_id or ""), str(name or "")
     if scheme is None:
@@ -325,72 +377,74 @@ def _identity(party_id: Any, name: Any, kind: str, scheme: Any = None, identifie
     return resolution.Identity(party_id, name, kind, scheme, identifier)
 
 
-def resolve_organizations(rows: dict[str, list[Row]]) -> list[Row]:
-    """Resolve every organization the tables name, fill the ``*canonical_id`` columns and return the map's rows."""
+def organization_map(con: duckdb.DuckDBPyConnection) -> list[Row]:
+    """Resolve every organization the process tables in ``con`` name; return the ``core_organization_map`` rows."""
     seen: Counter[resolution.Identity] = Counter()
-    for row in rows["core_organizations"]:
-        roles = set((row["roles"] or "").split("|"))
-        kind = "buyer" if roles & resolution.BUYER_ROLES else "supplier"
-        seen[_identity(row["party_id"], row["name"], kind, row["identifier_scheme"], row["identifier_id"])] += 1
-    for row in rows["core_award_suppliers"]:
-        seen[_identity(row["supplier_id"], row["supplier_name"], "supplier")] += 1
-    for row in rows["core_bids"]:
-        if row["tenderer_id"]:
-            seen[_identity(row["tenderer_id"], row["tenderer_name"], "supplier")] += 1
-    for row in rows["core_contracting_processes"]:
-        if row["buyer_id"]:
-            seen[_identity(row["buyer_id"], row["buyer_name"], "buyer")] += 1
-    mapping = resolution.organization_map(dict(seen))
+    params = {"buyer_roles": sorted(resolution.BUYER_ROLES)}
+    for party_id, name, kind, scheme, identifier, count in con.execute(IDENTITIES_SQL, params).fetchall():
+        seen[_identity(party_id, name, kind, scheme, identifier)] += count
+    return resolution.organization_map(dict(seen))
+
+
+def canonical_ids(mapping: Iterable[Row]) -> dict[str, str]:
+    """Return party id → canonical id from the map's rows (sorted by party id and name, so the choice is stable
+    if one id ever resolves twice). Rows whose id column is null take the canonical id of the empty id."""
     by_party: dict[str, str] = {}
-    for entry in mapping:  # sorted by party id and name, so the choice is stable if one id ever resolves twice
+    for entry in mapping:
         by_party.setdefault(entry["party_id"], entry["canonical_id"])
-    for table, column, canonical in (
-        ("core_organizations", "party_id", "canonical_id"),
-        ("core_award_suppliers", "supplier_id", "supplier_canonical_id"),
-        ("core_bids", "tenderer_id", "tenderer_canonical_id"),
-        ("core_contracting_processes", "buyer_id", "buyer_canonical_id"),
-        ("core_transactions", "payee_id", "payee_canonical_id"),
-    ):
-        for row in rows[table]:
-            row[canonical] = by_party.get(row[column] or "")
-    return mapping
+    return by_party
 
 
 def _present(value: Any) -> bool:
     return value is not None and value != ""
 
 
-class _Coverage:
-    """Count, per OCDS path (``awards/suppliers/id``), the processes that fill it and its non-empty values."""
+class Coverage:
+    """Count, per OCDS path (``awards/suppliers/id``), the processes that fill it and its non-empty values.
 
-    def __init__(self) -> None:
+    Counts can be taken back (:meth:`remove`), so a night can update yesterday's counts with the processes that
+    changed instead of walking every compiled release again.
+    """
+
+    def __init__(self, rows: Iterable[Row] = (), total: int = 0) -> None:
         self.processes: Counter[str] = Counter()
         self.values: Counter[str] = Counter()
-        self.total = 0
+        for row in rows:
+            self.processes[row["path"]] = row["process_count"]
+            self.values[row["path"]] = row["value_count"]
+        self.total = total
 
-    def add(self, release: dict[str, Any]) -> None:
-        """Count one compiled release."""
+    def add(self, release: dict[str, Any], sign: int = 1) -> None:
+        """Count one compiled release (``sign=-1`` takes it back)."""
         present: set[str] = set()
-        self._walk(release, "", present)
-        self.processes.update(present)
-        self.total += 1
+        values: Counter[str] = Counter()
+        self._walk(release, "", present, values)
+        for path in present:
+            self.processes[path] += sign
+        for path, count in values.items():
+            self.values[path] += sign * count
+        self.total += sign
 
-    def _walk(self, value: Any, path: str, present: set[str]) -> bool:
+    def remove(self, release: dict[str, Any]) -> None:
+        """Take back a compiled release counted before."""
+        self.add(release, -1)
+
+    def _walk(self, value: Any, path: str, present: set[str], values: Counter[str]) -> bool:
         """Count the non-empty values under ``path``; return whether ``value`` is non-empty."""
         if isinstance(value, dict):
             found = False
             for key, child in value.items():
-                found = self._walk(child, f"{path}/{key}" if path else key, present) or found
+                found = self._walk(child, f"{path}/{key}" if path else key, present, values) or found
         elif isinstance(value, list):
             # Array members share the array's path; the array counts through its members.
             found = False
             for child in value:
-                found = self._walk(child, path, present) or found
+                found = self._walk(child, path, present, values) or found
             return found
         else:
             found = _present(value)
         if found and path:
-            self.values[path] += 1
+            values[path] += 1
             present.add(path)
         return found
 
@@ -404,12 +458,13 @@ class _Coverage:
                 "value_count": self.values[path],
             }
             for path, count in sorted(self.processes.items())
+            if count > 0
         ]
 
 
 def field_coverage(compiled: Iterable[dict[str, Any]]) -> list[Row]:
     """Return the ``core_field_coverage`` rows of compiled releases."""
-    coverage = _Coverage()
+    coverage = Coverage()
     for release in compiled:
         coverage.add(release)
     return coverage.rows()
@@ -427,51 +482,54 @@ def schema_digest() -> str:
     return hashlib.sha256(jsonio.dumps(table_schemas())).hexdigest()
 
 
-def dataset_meta(rows: dict[str, list[Row]], dataset_id: str, interval: Interval | None = None) -> Row:
-    """Return the ``core_dataset_meta`` row for flattened tables: counts, dates and versions, no clock."""
-    processes = rows["core_contracting_processes"]
-    starts = [_process_start(row) for row in processes]
-    currencies = {
-        row.get(column)
-        for table, column in (
-            ("core_contracting_processes", "tender_currency"),
-            ("core_bids", "currency"),
-            ("core_awards", "currency"),
-            ("core_contracts", "currency"),
-            ("core_transactions", "currency"),
-        )
-        for row in rows[table]
-    }
+# Counts, dates, years and currencies of the whole dataset. ``dataset_id`` digests every process's ocid and compiled
+# date in ocid order: it changes when any process does.
+DATASET_META_SQL = """
+WITH p AS (SELECT * FROM core_contracting_processes),
+currencies AS (
+    SELECT tender_currency AS c FROM p UNION SELECT currency FROM core_bids UNION SELECT currency FROM core_awards
+    UNION SELECT currency FROM core_contracts UNION SELECT currency FROM core_transactions
+)
+SELECT
+    sha256(coalesce(string_agg(ocid || chr(9) || coalesce(epoch_us(compiled_date)::VARCHAR, ''), chr(10)
+                               ORDER BY ocid), '')) AS dataset_id,
+    min(coalesce(tender_start_date, first_award_date, compiled_date)) AS first_process_date,
+    max(compiled_date) AS last_release_date,
+    (SELECT string_agg(year::VARCHAR, '|' ORDER BY year) FROM (SELECT DISTINCT year FROM p)) AS years,
+    (SELECT string_agg(c, '|' ORDER BY c) FROM currencies WHERE c IS NOT NULL AND c <> '') AS currencies,
+    count(*) AS process_count,
+    (SELECT count(*) FROM core_tender_items) AS tender_item_count,
+    (SELECT count(*) FROM core_bids) AS bid_count,
+    (SELECT count(*) FROM core_awards) AS award_count,
+    (SELECT count(*) FROM core_contracts) AS contract_count,
+    (SELECT count(*) FROM core_amendments) AS amendment_count,
+    (SELECT count(*) FROM core_transactions) AS transaction_count,
+    (SELECT count(*) FROM core_organizations) AS party_count,
+    (SELECT count(DISTINCT canonical_id) FROM core_organization_map) AS organization_count,
+    (SELECT count(DISTINCT supplier_canonical_id) FROM core_award_suppliers) AS supplier_count,
+    count(DISTINCT buyer_canonical_id) AS buyer_count
+FROM p
+"""
+
+
+def dataset_meta(con: duckdb.DuckDBPyConnection, interval: Interval | None = None) -> Row:
+    """Return the ``core_dataset_meta`` row of the tables in ``con``: counts, dates and versions, no clock."""
+    cursor = con.execute(DATASET_META_SQL)
+    columns = [d[0] for d in cursor.description]
+    row = dict(zip(columns, cursor.fetchone() or (), strict=True))
+    for name in ("first_process_date", "last_release_date"):
+        if row[name] is not None:
+            row[name] = row[name].astimezone(dt.UTC)
     return {
-        "dataset_id": dataset_id,
+        **row,
         "interval_key": interval.key if interval else None,
         "interval_start": interval.start.astimezone(dt.UTC) if interval else None,
         "interval_end": interval.end.astimezone(dt.UTC) if interval else None,
-        "first_process_date": min((s for s in starts if s is not None), default=None),
-        "last_release_date": max((r["compiled_date"] for r in processes if r["compiled_date"]), default=None),
-        "years": "|".join(str(y) for y in sorted({r["year"] for r in processes})) or None,
-        "currencies": "|".join(sorted(c for c in currencies if c)) or None,
-        "process_count": len(processes),
-        "tender_item_count": len(rows["core_tender_items"]),
-        "bid_count": len(rows["core_bids"]),
-        "award_count": len(rows["core_awards"]),
-        "contract_count": len(rows["core_contracts"]),
-        "amendment_count": len(rows["core_amendments"]),
-        "transaction_count": len(rows["core_transactions"]),
-        "party_count": len(rows["core_organizations"]),
-        "organization_count": len({r["canonical_id"] for r in rows["core_organization_map"]}),
-        "supplier_count": len({r["supplier_canonical_id"] for r in rows["core_award_suppliers"]}),
-        "buyer_count": len({r["buyer_canonical_id"] for r in processes if r["buyer_canonical_id"]}),
         "ocds_version": OCDS_VERSION,
         "ocds_extensions": "|".join(EXTENSIONS),
         "semaforo_version": _version(),
         "table_schema_sha256": schema_digest(),
     }
-
-
-def _process_start(row: Row) -> dt.datetime | None:
-    """The moment that set the row's year: tender start, else first award, else the compiled date."""
-    return row["tender_start_date"] or row["first_award_date"] or row["compiled_date"]
 
 
 def to_arrow(table: str, rows: list[Row]) -> pa.Table:

@@ -1,0 +1,113 @@
+"""A night's warehouse snapshot, built from the night before and the processes that changed, equals a full rebuild."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from transforms import jsonio, pipeline, tables, warehouse
+from transforms.intervals import Interval
+from transforms.store import Store
+
+# The history (one interval, as a first load) spans three years; later nights leave the oldest partitions alone.
+HISTORY = Interval(Interval.for_day("2023-06-01").start, Interval.for_day("2026-01-04").end)
+NIGHTS = ["2023-06-01", "2026-01-05", "2026-01-06", "2026-01-07"]
+
+
+def _parquet(root: Path) -> dict[str, str]:
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted((root / "parquet").rglob("*.parquet"))
+    }
+
+
+@pytest.fixture(scope="module")
+def multi_year_universe():  # type: ignore[no-untyped-def]
+    from transforms.sources.simulator import SimulationConfig, simulate
+
+    return simulate(SimulationConfig(seed=5, procedures=900, start=dt.date(2023, 6, 1), end=dt.date(2026, 1, 7)))
+
+
+@pytest.fixture(scope="module")
+def nightly(tmp_path_factory, ocds_dir, multi_year_universe):  # type: ignore[no-untyped-def]
+    """Land, map, compile and build the tables night after night; return the settings and each night's summary.
+
+    Tests may change the store afterwards only in a copy (see ``test_a_snapshot_whose_inputs_changed_is_not_a_base``).
+    """
+    from transforms.settings import load_settings
+    from transforms.sources.stage_api import serve_in_thread
+
+    server = serve_in_thread(multi_year_universe)
+    root = tmp_path_factory.mktemp("nightly") / "data"
+    settings = load_settings(data_root=root, ocds_schema_dir=ocds_dir, source_url=server.url)
+    summaries = {}
+    for night in NIGHTS:
+        interval = HISTORY if night == NIGHTS[0] else Interval.for_day(night)
+        for step in (pipeline.extract, pipeline.normalize, pipeline.compile):
+            step(settings, interval)
+        summaries[night] = pipeline.build_tables(settings, interval)
+    server.shutdown()
+    server.server_close()
+    return settings, summaries
+
+
+def test_each_night_equals_a_full_rebuild_byte_for_byte(nightly, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, summaries = nightly
+    store = Store(settings.data_root, settings.source_name)
+    assert summaries[NIGHTS[0]]["base"] is None
+    for previous, night in itertools.pairwise(NIGHTS):
+        assert summaries[night]["base"] == previous
+        assert summaries[night]["partitions_linked"] > 0  # untouched years were not rewritten
+    for night in NIGHTS:
+        rebuilt = tmp_path / "rebuild" / night
+        rebuilt.mkdir(parents=True)
+        interval = HISTORY if night == NIGHTS[0] else Interval.for_day(night)
+        summary = warehouse.build(store, tmp_path / "empty", interval, rebuilt)
+        assert summary["base"] is None
+        nightly_folder = pipeline.warehouse_dir(settings, night)
+        assert _parquet(nightly_folder) == _parquet(rebuilt), night
+
+
+def test_unchanged_partitions_are_hard_links_of_the_night_before(nightly) -> None:  # type: ignore[no-untyped-def]
+    settings, summaries = nightly
+    before, after = (pipeline.warehouse_dir(settings, night) / "parquet" for night in NIGHTS[-2:])
+    linked = [
+        path
+        for path in after.rglob("part-0.parquet")
+        if (before / path.relative_to(after)).exists()
+        and path.stat().st_ino == (before / path.relative_to(after)).stat().st_ino
+    ]
+    assert len(linked) == summaries[NIGHTS[-1]]["partitions_linked"] > 0
+
+
+def test_a_snapshot_whose_inputs_changed_is_not_a_base(nightly, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = nightly
+    shutil.copytree(settings.data_root, tmp_path / "data")
+    store = Store(tmp_path / "data", settings.source_name)
+    root = tmp_path / "data" / "warehouse"
+    assert warehouse.find_base(root, store, NIGHTS[-1] + "x") == warehouse.Base(NIGHTS[-1], root / NIGHTS[-1])
+    # Re-compiling an earlier night with other content invalidates every snapshot built on it.
+    store.write_compiled(NIGHTS[1], [{"ocid": "ocds-x-1", "id": "1", "date": "2026-11-08T00:00:00-06:00"}])
+    assert warehouse.find_base(root, store, NIGHTS[-1] + "x") == warehouse.Base(NIGHTS[0], root / NIGHTS[0])
+
+
+def test_the_snapshot_counts_reconcile_with_the_compiled_store(nightly) -> None:  # type: ignore[no-untyped-def]
+    settings, summaries = nightly
+    store = Store(settings.data_root, settings.source_name)
+    folder = pipeline.warehouse_dir(settings, NIGHTS[-1])
+    processes = tables.read_table(folder / "parquet", "core_contracting_processes")
+    assert (
+        processes.num_rows
+        == store.count_compiled(NIGHTS[-1])
+        == summaries[NIGHTS[-1]]["rows"]["core_contracting_processes"]
+    )
+    meta = pq.read_table(folder / "parquet" / "core_dataset_meta").to_pylist()[0]
+    assert meta["process_count"] == processes.num_rows
+    manifest = jsonio.read_json(folder / "manifest.json")
+    assert set(manifest["compiled"]) == set(NIGHTS)
