@@ -339,6 +339,8 @@ class SuiteRunner:
         schemas = table_schemas()
         for table in sorted(name for name in tables if name in schemas):
             data = tables[table]
+            if hasattr(data, "to_table"):  # an Arrow dataset (a whole warehouse table): read it now, one at a time
+                data = data.to_table()
             frame = data.to_pandas() if hasattr(data, "to_pandas") else data.reset_index(drop=True)
             specs = build_suite(table, expected_counts.get(table))
             results += self.validate(table, frame, specs, run_name, run_time)

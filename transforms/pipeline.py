@@ -173,7 +173,7 @@ def compile(settings: Settings, interval: Interval) -> dict[str, Any]:
     history = releases_store.releases_of(redo, interval.key)
     for ocid in redo:
         compiled[ocid] = fastmerge.compile_release(history[ocid], rules)
-    written = releases_store.write_compiled(interval.key, compiled.values())
+    written = releases_store.write_compiled(interval.key, compiled.values(), previous)
     return {
         "ocids_touched": len(tonight),
         "ocids_recompiled_in_full": len(redo),
@@ -230,14 +230,19 @@ def check_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     from transforms import quality
 
     folder = warehouse_dir(settings, interval.key)
-    names = [name for name in tables.table_schemas() if name.startswith("core_")]
-    data: dict[str, Any] = {name: tables.read_table(folder / "parquet", name) for name in names}
     releases_store = store(settings)
+    # The processes that changed since the snapshot this one was built on; a full rebuild changed them all.
+    base = jsonio.read_json(folder / warehouse.MANIFEST)["base"]
+    changed = releases_store.touched_ocids(interval.key, base)
+    snapshot = warehouse.datasets(folder)
+    data: dict[str, Any] = dict(snapshot) if base is None else warehouse.rows_of(snapshot, changed)
     data["releases"] = pq.read_table(releases_store.releases_path(interval.key), columns=["ocid", "release_id"])
-    expected = {"core_contracting_processes": releases_store.count_compiled(interval.key)}
+    expected = {"core_contracting_processes": len(changed)}
     docs = folder / "data_docs"
     try:
-        summary = quality.check_tables(data, expected, docs, run_name=interval.key, run_time=interval.end)
+        summary = quality.check_tables(
+            data, expected, docs, run_name=interval.key, run_time=interval.end, snapshot=snapshot
+        )
     except quality.QualityGateFailed as exc:
         failed = exc.summary or {}
         _store_checks(folder, failed.pop("results", []))
@@ -246,7 +251,7 @@ def check_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     _store_checks(folder, summary.pop("results"))
     _write_quality(settings, interval, summary)
     keep = ("checks_run", "passed", "failed", "skipped", "warnings", "suites_seconds", "checks_seconds")
-    return {key: summary[key] for key in keep if key in summary}
+    return {"processes_checked": len(changed), **{key: summary[key] for key in keep if key in summary}}
 
 
 def _write_quality(settings: Settings, interval: Interval, summary: dict[str, Any]) -> None:

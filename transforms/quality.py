@@ -145,6 +145,9 @@ class Check:
     measure: Callable[[duckdb.DuckDBPyConnection], Outcome]
     threshold: float | None = None
     reason: str = field(default="", compare=False)
+    # "process" checks look within each process's rows, so a night checks only the processes that changed;
+    # "dataset" checks compare processes with each other and always read the whole snapshot.
+    scope: str = "process"
 
     def run(self, con: duckdb.DuckDBPyConnection, available: set[str]) -> CheckResult:
         """Run the check; it is skipped when a table it reads is absent."""
@@ -504,6 +507,7 @@ register(
         "Every ocid appears once in `core_contracting_processes` (one compiled release per process).",
         ("core_contracting_processes",),
         rows_check(OCID_UNIQUE),
+        scope="dataset",
     )
 )
 register(
@@ -527,6 +531,7 @@ register(
         rows_check(TENDER_ID_UNIQUE),
         reason="A repeated expediente means a procedure split across ocids (e.g. a blank procedure number, "
         "REFERENCE §1.9); the data stays usable, the publisher should hear about it.",
+        scope="dataset",
     )
 )
 register(
@@ -540,6 +545,7 @@ register(
         buyer_repetition,
         threshold=BUYER_SHARE_HIGH,
         reason="Pelican's thresholds: one dominant buyer (or none above 1%) points at a broken buyer identifier.",
+        scope="dataset",
     )
 )
 for _check_id, (_table, _amount, _currency) in VALUE_TABLES.items():
@@ -554,6 +560,7 @@ for _check_id, (_table, _amount, _currency) in VALUE_TABLES.items():
             value_repetition(_check_id),
             threshold=VALUE_REPETITION_SHARE,
             reason="Pelican's threshold: repeated values are placeholders (0, 1, 999999) rather than prices.",
+            scope="dataset",
         )
     )
 
@@ -574,13 +581,27 @@ def _registerable(tables: Mapping[str, Any]) -> dict[str, Any]:
     return {name: data for name, data in tables.items() if name in known}
 
 
-def run_checks(tables: Mapping[str, pa.Table | Any], checks: Iterable[Check] | None = None) -> list[CheckResult]:
-    """Run the cross-table checks (all registered ones by default) over Arrow tables or data frames."""
-    inputs = _registerable(tables)
-    with duckdb.connect() as con:
-        for name, data in inputs.items():
-            con.register(name, data)
-        return [check.run(con, set(inputs)) for check in (checks if checks is not None else REGISTRY.values())]
+def run_checks(
+    tables: Mapping[str, pa.Table | Any],
+    checks: Iterable[Check] | None = None,
+    snapshot: Mapping[str, Any] | None = None,
+) -> list[CheckResult]:
+    """Run the cross-table checks (all registered ones by default) over Arrow tables, datasets or data frames.
+
+    Process-scope checks read ``tables`` (e.g. the rows of the processes that changed tonight); dataset-scope checks
+    read ``snapshot`` (e.g. Arrow datasets over the whole warehouse), which defaults to ``tables``.
+    """
+    chosen = list(checks if checks is not None else REGISTRY.values())
+    results: dict[str, CheckResult] = {}
+    for scope, inputs in (("process", tables), ("dataset", snapshot if snapshot is not None else tables)):
+        registerable = _registerable(inputs)
+        with duckdb.connect() as con:
+            for name, data in registerable.items():
+                con.register(name, data)
+            for check in chosen:
+                if check.scope == scope:
+                    results[check.check_id] = check.run(con, set(registerable))
+    return [results[check.check_id] for check in chosen]
 
 
 def gate(results: Iterable[CheckResult]) -> list[CheckResult]:
@@ -629,6 +650,7 @@ def check_tables(
     run_name: str = "semaforo",
     run_time: dt.datetime | None = None,
     raise_on_blocking: bool = True,
+    snapshot: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the expectation suites and the cross-table checks, render Data Docs, and apply the gate.
 
@@ -637,7 +659,8 @@ def check_tables(
     ``run_time`` label the Data Docs (pass the interval key and end, so re-runs render the same). Returns the
     summary for the run report, plus ``results``: every result as an ``out_checks`` row. When a blocking check
     fails it raises :class:`QualityGateFailed` (a :class:`ValidationFailed`) whose ``summary`` is the same dict.
-    Writes nothing but the Data Docs folder.
+    Writes nothing but the Data Docs folder. With ``snapshot`` (whole tables, e.g. Arrow datasets), the suites and
+    process-scope checks read ``tables`` (the rows that changed) and dataset-scope checks read the snapshot.
     """
     from expectations.suites import run_suites
 
@@ -646,7 +669,7 @@ def check_tables(
         tables, expected_counts, data_docs_dir=data_docs_dir, run_name=run_name, run_time=run_time
     )
     suites_seconds = time.perf_counter() - started
-    check_results = run_checks(tables)
+    check_results = run_checks(tables, snapshot=snapshot)
     results = [*expectation_results, *check_results]
     summary = {
         **summarize(results),

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ RELEASE_SCHEMA = pa.schema(
 )
 COMPILED_SCHEMA = pa.schema([("ocid", pa.string()), ("compiled", pa.string())])
 ROW_GROUP = 20_000
+PREVIOUS = "previous.parquet"  # beside compiled.parquet: the compiled releases it replaced
 DUCKDB_MEMORY = "1GB"  # sorts and groups past this spill to disk
 
 
@@ -50,6 +51,14 @@ def _write_atomic(path: Path, table: pa.Table) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
     os.replace(tmp, path)
+
+
+def _compiled_table(compiled: Iterable[dict[str, Any]]) -> pa.Table:
+    rows = sorted(compiled, key=lambda c: c["ocid"])
+    return pa.Table.from_pydict(
+        {"ocid": [c["ocid"] for c in rows], "compiled": [jsonio.dumps(c).decode() for c in rows]},
+        schema=COMPILED_SCHEMA,
+    )
 
 
 def _digest_path(path: Path) -> Path:
@@ -137,18 +146,32 @@ class Store:
         """Return the compiled delta of one interval."""
         return self.compiled_root / key / "compiled.parquet"
 
-    def write_compiled(self, key: str, compiled: Iterable[dict[str, Any]]) -> int:
-        """Replace an interval's compiled delta; return how many compiled releases were written."""
-        rows = sorted(compiled, key=lambda c: c["ocid"])
-        table = pa.Table.from_pydict(
-            {"ocid": [c["ocid"] for c in rows], "compiled": [jsonio.dumps(c).decode() for c in rows]},
-            schema=COMPILED_SCHEMA,
-        )
+    def write_compiled(
+        self, key: str, compiled: Iterable[dict[str, Any]], previous: Mapping[str, dict[str, Any]] | None = None
+    ) -> int:
+        """Replace an interval's compiled delta; return how many compiled releases were written.
+
+        ``previous`` holds the compiled releases these replace (as of the interval before), kept beside the delta so
+        later steps of the night (coverage, the change list) need not look them up in the whole history again.
+        """
         path = self.compiled_path(key)
+        _write_atomic(path.with_name(PREVIOUS), _compiled_table((previous or {}).values()))
+        table = _compiled_table(compiled)
         _write_atomic(path, table)
         # Later nights check, by this digest, that the partitions a warehouse snapshot was built from are unchanged.
         _digest_path(path).write_text(_sha256(path) + "\n")
-        return len(rows)
+        return table.num_rows
+
+    def previous_compiled(self, key: str) -> dict[str, dict[str, Any]] | None:
+        """Return the compiled releases that interval ``key`` replaced, by ocid (None if they were not kept)."""
+        path = self.compiled_path(key).with_name(PREVIOUS)
+        if not path.is_file():
+            return None
+        table = pq.read_table(path)
+        return {
+            ocid: jsonio.loads(text)
+            for ocid, text in zip(table.column("ocid").to_pylist(), table.column("compiled").to_pylist(), strict=True)
+        }
 
     def compiled_digest(self, key: str) -> str:
         """Return the SHA-256 of one interval's compiled delta (from its sidecar file when there is one)."""

@@ -30,13 +30,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from transforms import jsonio, tables
@@ -191,7 +192,7 @@ def build(store: Store, root: Path, interval: Interval, staging: Path) -> dict[s
             stager.close()
         coverage = stager.coverage
         if base is not None:
-            coverage = _updated_coverage(base, store, touched, stager.coverage)
+            coverage = _updated_coverage(base, store, key, touched, stager.coverage)
         with duckdb_connect() as con:
             summary = _assemble(con, base, staging, stager, touched, coverage, interval)
     finally:
@@ -209,14 +210,24 @@ def build(store: Store, root: Path, interval: Interval, staging: Path) -> dict[s
     return summary
 
 
-def _updated_coverage(base: Base, store: Store, touched: list[str], new: tables.Coverage) -> tables.Coverage:
+def _replaced(store: Store, base: str, key: str, touched: list[str]) -> Iterator[dict[str, Any]]:
+    """Yield the compiled releases, as of the base, of the ocids that changed since (if they existed then)."""
+    if store.compiled_keys(key, base) == [key]:
+        kept = store.previous_compiled(key)  # the compile step kept them: no look-up in the history
+        if kept is not None:
+            yield from kept.values()
+            return
+    for start in range(0, len(touched), CHUNK):
+        yield from store.compiled_of(touched[start : start + CHUNK], base).values()
+
+
+def _updated_coverage(base: Base, store: Store, key: str, touched: list[str], new: tables.Coverage) -> tables.Coverage:
     """Yesterday's coverage, minus the changed ocids' previous compiled releases, plus their new ones."""
     previous = pq.read_table(base.folder / "parquet" / "core_field_coverage" / PARTITION).to_pylist()
     total = sum(pq.read_metadata(path).num_rows for path in _files(base.folder, "core_contracting_processes"))
     coverage = tables.Coverage(previous, total)
-    for start in range(0, len(touched), CHUNK):
-        for release in store.compiled_of(touched[start : start + CHUNK], base.key).values():
-            coverage.remove(release)
+    for release in _replaced(store, base.key, key, touched):
+        coverage.remove(release)
     for path, count in new.processes.items():
         coverage.processes[path] += count
     for path, count in new.values.items():
@@ -338,3 +349,22 @@ def _partition(con: duckdb.DuckDBPyConnection, name: str, year: int, canonical: 
         f") t {join} ORDER BY t.ocid, t.src, t.rn"
     )
     return con.sql(sql, params={"year": year}).to_arrow_table().cast(schema)
+
+
+def datasets(folder: Path) -> dict[str, ds.Dataset]:
+    """Return every core table of a snapshot as an Arrow dataset (read lazily, column by column)."""
+    return {
+        name: ds.dataset(_files(folder, name), schema=tables.arrow_schema(name), format="parquet")
+        for name in tables.table_schemas()
+        if name.startswith("core_")
+    }
+
+
+def rows_of(snapshot: dict[str, ds.Dataset], ocids: list[str]) -> dict[str, pa.Table]:
+    """Return the rows of the given processes from every process table, and the dataset tables whole."""
+    wanted = pa.array(ocids, pa.string())
+    process = set(tables.process_tables())
+    return {
+        name: dataset.to_table(filter=ds.field("ocid").isin(wanted)) if name in process else dataset.to_table()
+        for name, dataset in snapshot.items()
+    }
