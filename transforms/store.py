@@ -173,6 +173,10 @@ class Store:
             for ocid, text in zip(table.column("ocid").to_pylist(), table.column("compiled").to_pylist(), strict=True)
         }
 
+    def compiled_ocids(self, key: str) -> list[str]:
+        """Return the ocids whose compiled release changed in interval ``key``, sorted."""
+        return pq.read_table(self.compiled_path(key), columns=["ocid"]).column("ocid").to_pylist()
+
     def compiled_digest(self, key: str) -> str:
         """Return the SHA-256 of one interval's compiled delta (from its sidecar file when there is one)."""
         path = self.compiled_path(key)
