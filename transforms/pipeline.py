@@ -156,29 +156,35 @@ def normalize_publisher(settings: Settings, interval: Interval, name: str) -> di
 
 @step
 def compile(settings: Settings, interval: Interval) -> dict[str, Any]:
-    """Recompile only the ocids that received releases in this interval, from all their releases so far."""
+    """Fold the interval's releases into each touched ocid's compiled release of the night before.
+
+    Chunk by chunk of ocids (memory holds one chunk): the previous compiled releases are looked up once per chunk;
+    an ocid with a release dated before its compiled release is recompiled from all its releases instead
+    (:func:`transforms.ocds.compile.continue_compiled` says when).
+    """
     rules = fastmerge.merge_rules(release_schema(settings))
     releases_store = store(settings)
-    tonight = ocds_compile.group_by_ocid(releases_store.read_releases(interval.key))
-    earlier = releases_store.compiled_keys(interval.key)
-    earlier = [key for key in earlier if key < interval.key]
-    previous = releases_store.compiled_of(tonight, earlier[-1] if earlier else None)
-    compiled: dict[str, dict[str, Any]] = {}
-    for ocid, releases in tonight.items():
-        result = ocds_compile.continue_compiled(previous.get(ocid), releases, rules)
-        if result is not None:
-            compiled[ocid] = result
-    # A release dated before what was already merged for its ocid: recompile those ocids from all their releases.
-    redo = sorted(set(tonight) - set(compiled))
-    history = releases_store.releases_of(redo, interval.key)
-    for ocid in redo:
-        compiled[ocid] = fastmerge.compile_release(history[ocid], rules)
-    written = releases_store.write_compiled(interval.key, compiled.values(), previous)
+    earlier = [key for key in releases_store.compiled_keys(interval.key) if key < interval.key]
+    before = earlier[-1] if earlier else None
+    counts = collections.Counter[str]()
+    with releases_store.compiled_writer(interval.key) as out:
+        for chunk in releases_store.release_groups(interval.key):
+            previous = releases_store.compiled_of((ocid for ocid, _ in chunk), before)
+            results = {ocid: ocds_compile.continue_compiled(previous.get(ocid), rels, rules) for ocid, rels in chunk}
+            redo = [ocid for ocid, result in results.items() if result is None]
+            history = releases_store.releases_of(redo, interval.key)
+            for ocid, releases in chunk:
+                result = results[ocid] or fastmerge.compile_release(history[ocid], rules)
+                out.add(result, previous.get(ocid))
+                counts["releases_read"] += len(releases)
+            counts["releases_read"] += sum(len(v) for v in history.values())
+            counts["ocids_recompiled_in_full"] += len(redo)
+            log.info("compile %s: %d ocids compiled", interval.key, out.count)
     return {
-        "ocids_touched": len(tonight),
-        "ocids_recompiled_in_full": len(redo),
-        "releases_read": sum(len(v) for v in tonight.values()) + sum(len(v) for v in history.values()),
-        "compiled_releases": written,
+        "ocids_touched": out.count,
+        "ocids_recompiled_in_full": counts["ocids_recompiled_in_full"],
+        "releases_read": counts["releases_read"],
+        "compiled_releases": out.count,
         "processes_total": releases_store.count_compiled(interval.key),
     }
 
@@ -190,8 +196,7 @@ def validate(settings: Settings, interval: Interval) -> dict[str, Any]:
     releases_store = store(settings)
     releases = validator.check(releases_store.read_releases(interval.key), label="releases")
     # Compiled releases of untouched ocids were validated on the night they last changed.
-    delta = pq.read_table(releases_store.compiled_path(interval.key), columns=["compiled"]).column("compiled")
-    compiled = validator.check((jsonio.loads(text) for text in delta.to_pylist()), label="compiled")
+    compiled = validator.check(releases_store.read_compiled(interval.key), label="compiled")
     report = {"releases": releases.to_dict(), "compiled": compiled.to_dict()}
     jsonio.write_json(settings.data_root / "checks" / interval.key / "validation.json", report)
     for name, result in (("releases", releases), ("compiled releases", compiled)):

@@ -14,6 +14,7 @@ ordering rule — compile K after every partition before K exists — is enforce
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -34,6 +35,7 @@ RELEASE_SCHEMA = pa.schema(
 )
 COMPILED_SCHEMA = pa.schema([("ocid", pa.string()), ("compiled", pa.string())])
 ROW_GROUP = 20_000
+BATCH = 5_000  # releases (or ocids) held in memory at a time when streaming a partition
 PREVIOUS = "previous.parquet"  # beside compiled.parquet: the compiled releases it replaced
 DUCKDB_MEMORY = "1GB"  # sorts and groups past this spill to disk
 
@@ -53,12 +55,50 @@ def _write_atomic(path: Path, table: pa.Table) -> None:
     os.replace(tmp, path)
 
 
-def _compiled_table(compiled: Iterable[dict[str, Any]]) -> pa.Table:
-    rows = sorted(compiled, key=lambda c: c["ocid"])
-    return pa.Table.from_pydict(
-        {"ocid": [c["ocid"] for c in rows], "compiled": [jsonio.dumps(c).decode() for c in rows]},
-        schema=COMPILED_SCHEMA,
-    )
+class CompiledWriter:
+    """Compiled releases, in ocid order, into a compiled delta and its ``previous`` file, one batch at a time."""
+
+    def __init__(self, path: Path, previous: Path) -> None:
+        self.count = 0
+        self._last = ""
+        self._writers = [_BatchWriter(path), _BatchWriter(previous)]
+
+    def add(self, compiled: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
+        """Add one compiled release and the one it replaces (None for a new process)."""
+        ocid = compiled["ocid"]
+        if ocid <= self._last:
+            raise ValueError(f"compiled releases must come in ocid order: {ocid!r} after {self._last!r}")
+        self._last = ocid
+        self._writers[0].add(ocid, compiled)
+        if previous is not None:
+            self._writers[1].add(ocid, previous)
+        self.count += 1
+
+    def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+
+
+class _BatchWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: dict[str, list[str]] = {"ocid": [], "compiled": []}
+        self.writer = pq.ParquetWriter(path, COMPILED_SCHEMA, compression="zstd")
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
+        self.rows["ocid"].append(ocid)
+        self.rows["compiled"].append(jsonio.dumps(compiled).decode())
+        if len(self.rows["ocid"]) >= ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows["ocid"]:
+            self.writer.write_table(pa.Table.from_pydict(self.rows, schema=COMPILED_SCHEMA))
+            self.rows = {"ocid": [], "compiled": []}
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
 
 
 def _digest_path(path: Path) -> Path:
@@ -108,10 +148,26 @@ class Store:
         return [k for k in keys if up_to is None or k <= up_to]
 
     def read_releases(self, key: str) -> Iterator[dict[str, Any]]:
-        """Yield one interval's releases in stored order."""
-        table = pq.read_table(self.releases_path(key), columns=["release"])
-        for text in table.column("release").to_pylist():
-            yield jsonio.loads(text)
+        """Yield one interval's releases in stored order (read in batches: memory holds one batch)."""
+        for batch in pq.ParquetFile(self.releases_path(key)).iter_batches(BATCH, columns=["release"]):
+            for text in batch.column(0).to_pylist():
+                yield jsonio.loads(text)
+
+    def release_groups(
+        self, key: str, ocids_per_chunk: int = BATCH
+    ) -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
+        """Yield one interval's releases grouped by ocid (stored order inside), in chunks of whole ocids."""
+        chunk: list[tuple[str, list[dict[str, Any]]]] = []
+        for batch in pq.ParquetFile(self.releases_path(key)).iter_batches(BATCH, columns=["ocid", "release"]):
+            for ocid, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+                if not chunk or chunk[-1][0] != ocid:
+                    if len(chunk) >= ocids_per_chunk:
+                        yield chunk
+                        chunk = []
+                    chunk.append((ocid, []))
+                chunk[-1][1].append(jsonio.loads(text))
+        if chunk:
+            yield chunk
 
     def iter_all_releases(self, up_to: str) -> Iterator[dict[str, Any]]:
         """Yield every release of every partition up to ``up_to``: partitions in order, stored order inside."""
@@ -154,13 +210,27 @@ class Store:
         ``previous`` holds the compiled releases these replace (as of the interval before), kept beside the delta so
         later steps of the night (coverage, the change list) need not look them up in the whole history again.
         """
+        previous = previous or {}
+        with self.compiled_writer(key) as out:
+            for release in sorted(compiled, key=lambda c: c["ocid"]):
+                out.add(release, previous.get(release["ocid"]))
+        return out.count
+
+    @contextlib.contextmanager
+    def compiled_writer(self, key: str) -> Iterator[CompiledWriter]:
+        """Write an interval's compiled delta (and what it replaced) in ocid order, a batch at a time; swap it in."""
         path = self.compiled_path(key)
-        _write_atomic(path.with_name(PREVIOUS), _compiled_table((previous or {}).values()))
-        table = _compiled_table(compiled)
-        _write_atomic(path, table)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".compiled-", dir=path.parent) as tmp:
+            writer = CompiledWriter(Path(tmp) / path.name, Path(tmp) / PREVIOUS)
+            try:
+                yield writer
+            finally:
+                writer.close()
+            os.replace(Path(tmp) / PREVIOUS, path.with_name(PREVIOUS))
+            os.replace(Path(tmp) / path.name, path)
         # Later nights check, by this digest, that the partitions a warehouse snapshot was built from are unchanged.
         _digest_path(path).write_text(_sha256(path) + "\n")
-        return table.num_rows
 
     def previous_compiled(self, key: str) -> dict[str, dict[str, Any]] | None:
         """Return the compiled releases that interval ``key`` replaced, by ocid (None if they were not kept)."""
@@ -172,6 +242,12 @@ class Store:
             ocid: jsonio.loads(text)
             for ocid, text in zip(table.column("ocid").to_pylist(), table.column("compiled").to_pylist(), strict=True)
         }
+
+    def read_compiled(self, key: str) -> Iterator[dict[str, Any]]:
+        """Yield one interval's compiled delta in ocid order (read in batches)."""
+        for batch in pq.ParquetFile(self.compiled_path(key)).iter_batches(BATCH, columns=["compiled"]):
+            for text in batch.column(0).to_pylist():
+                yield jsonio.loads(text)
 
     def compiled_ocids(self, key: str) -> list[str]:
         """Return the ocids whose compiled release changed in interval ``key``, sorted."""
