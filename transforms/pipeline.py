@@ -226,6 +226,7 @@ def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
         jsonio.swap_dir(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure
+    summary["snapshots_removed"] = warehouse.prune(final.parent, interval.key, settings.keep_snapshots)
     return summary
 
 

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         "files continue in `-2`, `-3` ….",
     )
 
+    keep_snapshots: int = Field(
+        7,
+        ge=2,
+        description="Nightly warehouse snapshots kept: older ones are removed once a night's tables are built (each "
+        "night starts from the one before; re-running an older night rebuilds its tables in full).",
+    )
+
     @property
     def cache_path(self) -> Path:
         """Return the download cache folder."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -48,6 +49,7 @@ from transforms.store import connect as duckdb_connect
 log = logging.getLogger(__name__)
 CHUNK = 5_000  # compiled releases flattened per staged batch
 MANIFEST = "manifest.json"
+DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PARTITION = "part-0.parquet"
 ORDINAL = "_row"  # staged rows keep their flatten order in this column, so ocid order can be restored stably
 
@@ -368,3 +370,16 @@ def rows_of(snapshot: dict[str, ds.Dataset], ocids: list[str]) -> dict[str, pa.T
         name: dataset.to_table(filter=ds.field("ocid").isin(wanted)) if name in process else dataset.to_table()
         for name, dataset in snapshot.items()
     }
+
+
+def prune(root: Path, key: str, keep: int) -> list[str]:
+    """Remove the snapshots older than the ``keep`` latest up to ``key``; return their keys.
+
+    Snapshots after ``key`` are never touched (a backfill of an old night must not remove newer nights), and the
+    ones kept cover every base a night in flight could still be starting from.
+    """
+    dated = sorted(p.name for p in root.iterdir() if DATED.match(p.name) and p.name <= key and p.is_dir())
+    removed = dated[:-keep] if len(dated) > keep else []
+    for old in removed:
+        shutil.rmtree(root / old, ignore_errors=True)
+    return removed

@@ -111,3 +111,17 @@ def test_the_snapshot_counts_reconcile_with_the_compiled_store(nightly) -> None:
     assert meta["process_count"] == processes.num_rows
     manifest = jsonio.read_json(folder / "manifest.json")
     assert set(manifest["compiled"]) == set(NIGHTS)
+
+
+def test_pruning_keeps_the_latest_snapshots_up_to_the_night_and_every_later_one(tmp_path: Path) -> None:
+    for name in ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05", ".staging-x", "cache"]:
+        (tmp_path / name).mkdir()
+    assert warehouse.prune(tmp_path, "2026-01-03", keep=2) == ["2026-01-01"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".staging-x",
+        "2026-01-02",
+        "2026-01-03",
+        "2026-01-04",
+        "2026-01-05",
+        "cache",
+    ]
