@@ -4,6 +4,7 @@ Layout of one night's snapshot::
 
     warehouse/<key>/parquet/<table>/year=YYYY/part-0.parquet   process tables: the rows of each ocid, by process year
     warehouse/<key>/parquet/<table>/part-0.parquet             the organization map, field coverage, dataset metadata
+    warehouse/<key>/observations/<name>/year=YYYY/part-0.parquet  what the indicators observed in each process
     warehouse/<key>/manifest.json                              what the snapshot was built from
 
 A night does the work of the day, not of the history. It starts from the *base*: the latest earlier snapshot that is
@@ -31,10 +32,10 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -62,6 +63,39 @@ class Base:
     folder: Path  # warehouse/<key>
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """A per-process dataset of a snapshot: the rows of each ocid, partitioned by the process's year."""
+
+    name: str
+    folder: str  # "parquet" (the published tables) or "observations" (the indicators' inputs, not published)
+    schema: pa.Schema  # with `ocid` and `year`
+
+    @property
+    def canonical(self) -> tuple[str, str] | None:
+        """The (id column, canonical id column) this dataset resolves, if any."""
+        if self.folder != "parquet":
+            return None
+        return next(((c, target) for t, c, target in tables.CANONICAL_COLUMNS if t == self.name), None)
+
+
+class Observer(Protocol):
+    """What the indicators observe in each process (``models.scoring``): typed tables keyed by ``ocid``."""
+
+    schemas: Mapping[str, pa.Schema]
+
+    def __call__(self, compiled: list[dict[str, Any]]) -> Mapping[str, pa.Table]: ...
+
+
+def datasets_of(observer: Observer | None) -> list[Dataset]:
+    """Return the per-process datasets of a snapshot: the core tables, then the observations."""
+    found = [Dataset(name, "parquet", tables.arrow_schema(name)) for name in tables.process_tables()]
+    for name, schema in sorted((observer.schemas if observer else {}).items()):
+        with_year = schema if "year" in schema.names else schema.append(pa.field("year", pa.int64()))
+        found.append(Dataset(name, "observations", with_year))
+    return found
+
+
 def compiled_digests(store: Store, up_to: str) -> dict[str, str]:
     """Return the digest of every compiled partition up to ``up_to``, by key."""
     return {key: store.compiled_digest(key) for key in store.compiled_keys(up_to)}
@@ -83,13 +117,13 @@ def find_base(root: Path, store: Store, key: str) -> Base | None:
     return None
 
 
-def _files(folder: Path, table: str) -> list[str]:
-    return [str(path) for path in tables.parquet_files(folder / "parquet", table)]
+def _files(folder: Path, table: str, kind: str = "parquet") -> list[str]:
+    return [str(path) for path in tables.parquet_files(folder / kind, table)]
 
 
-def _years(folder: Path, table: str) -> dict[int, Path]:
-    """Return the partition file of each year of a process table in a snapshot."""
-    root = folder / "parquet" / table
+def _years(folder: Path, dataset: Dataset) -> dict[int, Path]:
+    """Return the partition file of each year of a per-process dataset in a snapshot."""
+    root = folder / dataset.folder / dataset.name
     found = {}
     if root.is_dir():
         for entry in root.iterdir():
@@ -113,56 +147,78 @@ def _write(path: Path, table: pa.Table) -> None:
 
 
 class _Stager:
-    """Flatten compiled releases chunk by chunk into one staged Parquet file per process table."""
+    """Flatten (and observe) compiled releases chunk by chunk into one staged Parquet file per dataset."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, datasets: list[Dataset], observer: Observer | None) -> None:
         self.folder = folder
+        self.datasets = datasets
+        self.observer = observer
         self.writers: dict[str, pq.ParquetWriter] = {}
-        self.rows = dict.fromkeys(tables.process_tables(), 0)
+        self.rows = {self.id(d): 0 for d in datasets}
         self.coverage = tables.Coverage()
 
-    def path(self, table: str) -> Path:
-        return self.folder / f"{table}.parquet"
+    @staticmethod
+    def id(dataset: Dataset) -> str:
+        return f"{dataset.folder}.{dataset.name}"
+
+    def path(self, dataset: Dataset) -> Path:
+        return self.folder / f"{self.id(dataset)}.parquet"
 
     def add(self, compiled: Iterable[dict[str, Any]]) -> int:
         """Stage compiled releases (ordered by ocid); return how many."""
         count = 0
-        batch: dict[str, list[tables.Row]] = {name: [] for name in self.rows}
+        chunk: list[dict[str, Any]] = []
         for release in compiled:
-            self.coverage.add(release)
-            for name, rows in tables.process_rows(release).items():
-                batch[name].extend(rows)
+            chunk.append(release)
             count += 1
-            if count % CHUNK == 0:
-                self._flush(batch)
+            if len(chunk) == CHUNK:
+                self._stage(chunk)
+                chunk = []
                 log.info("warehouse: flattened %d compiled releases", count)
-        self._flush(batch)
+        self._stage(chunk)
         return count
 
-    def _flush(self, batch: dict[str, list[tables.Row]]) -> None:
-        for name, rows in batch.items():
-            data = tables.to_arrow(name, rows)
-            data = data.append_column(
-                ORDINAL, pa.array(range(self.rows[name], self.rows[name] + len(rows)), pa.int64())
-            )
-            if name not in self.writers:
-                self.writers[name] = pq.ParquetWriter(self.path(name), data.schema, compression="zstd")
-            self.writers[name].write_table(data)
-            self.rows[name] += len(rows)
-            rows.clear()
+    def _stage(self, chunk: list[dict[str, Any]]) -> None:
+        rows: dict[str, list[tables.Row]] = {name: [] for name in tables.process_tables()}
+        years: dict[str, int] = {}
+        for release in chunk:
+            self.coverage.add(release)
+            for name, table_rows in tables.process_rows(release).items():
+                rows[name].extend(table_rows)
+            years[release["ocid"]] = rows["core_contracting_processes"][-1]["year"]
+        observed = self.observer(chunk) if self.observer and chunk else {}
+        for dataset in self.datasets:
+            if dataset.folder == "parquet":
+                data = tables.to_arrow(dataset.name, rows[dataset.name])
+            else:
+                data = observed.get(dataset.name) or dataset.schema.empty_table()
+                if "year" not in data.column_names:
+                    ocids = data.column("ocid").to_pylist()
+                    data = data.append_column("year", pa.array([years[o] for o in ocids], pa.int64()))
+                data = data.select(dataset.schema.names).cast(dataset.schema)
+            self._write(dataset, data)
+
+    def _write(self, dataset: Dataset, data: pa.Table) -> None:
+        first = self.rows[self.id(dataset)]
+        data = data.append_column(ORDINAL, pa.array(range(first, first + data.num_rows), pa.int64()))
+        if self.id(dataset) not in self.writers:
+            self.writers[self.id(dataset)] = pq.ParquetWriter(self.path(dataset), data.schema, compression="zstd")
+        self.writers[self.id(dataset)].write_table(data)
+        self.rows[self.id(dataset)] += data.num_rows
 
     def close(self) -> None:
         for writer in self.writers.values():
             writer.close()
 
 
-def _view(con: duckdb.DuckDBPyConnection, view: str, table: str, files: list[str], src: int | None = None) -> None:
+def _view(
+    con: duckdb.DuckDBPyConnection, view: str, schema: pa.Schema, files: list[str], src: int | None = None
+) -> None:
     """Create a view with a table's declared columns over Parquet files (empty with that schema when none).
 
     With ``src``, two more columns order rows as a rebuild would: ``src`` (0 base, 1 staged) and ``rn`` (the row's
     place in its file, or in flatten order for staged rows).
     """
-    schema = tables.arrow_schema(table)
     columns = [f'"{name}"' for name in schema.names]
     if src is not None:
         columns += [f"{src} AS src", f'"{ORDINAL}" AS rn' if src else "file_row_number AS rn"]
@@ -178,8 +234,14 @@ def _view(con: duckdb.DuckDBPyConnection, view: str, table: str, files: list[str
     relation.select(", ".join(columns)).create_view(view, replace=True)
 
 
-def build(store: Store, root: Path, interval: Interval, staging: Path) -> dict[str, Any]:
-    """Build the snapshot of ``interval.key`` into the empty folder ``staging``; return a summary."""
+def build(
+    store: Store, root: Path, interval: Interval, staging: Path, observer: Observer | None = None
+) -> dict[str, Any]:
+    """Build the snapshot of ``interval.key`` into the empty folder ``staging``; return a summary.
+
+    With an ``observer``, the snapshot also holds what the indicators observe in each process, kept up to date the
+    same way as the tables.
+    """
     started = time.perf_counter()
     key = interval.key
     base = find_base(root, store, key)
@@ -187,7 +249,7 @@ def build(store: Store, root: Path, interval: Interval, staging: Path) -> dict[s
     touched = store.touched_ocids(key, after)
     delta_dir = Path(tempfile.mkdtemp(prefix=".delta-", dir=staging.parent))
     try:
-        stager = _Stager(delta_dir)
+        stager = _Stager(delta_dir, datasets_of(observer), observer)
         try:
             flattened = stager.add(store.iter_compiled_since(key, after))
         finally:
@@ -249,14 +311,16 @@ def _assemble(
 ) -> dict[str, Any]:
     """Write every table of the snapshot into ``staging`` from the base and the staged rows."""
     con.register("touched", pa.table({"ocid": pa.array(touched, pa.string())}))
-    names = tables.process_tables()
-    for name in names:
-        _view(con, f"base_{name}", name, _files(base.folder, name) if base else [], src=0)
-        _view(con, f"delta_{name}", name, [str(stager.path(name))] if stager.rows[name] else [], src=1)
+    for dataset in stager.datasets:
+        view = _view_name(dataset)
+        files = _files(base.folder, dataset.name, dataset.folder) if base else []
+        _view(con, f"base_{view}", dataset.schema, files, src=0)
+        staged = [str(stager.path(dataset))] if stager.rows[stager.id(dataset)] else []
+        _view(con, f"delta_{view}", dataset.schema, staged, src=1)
         # What the new snapshot holds, before canonical ids: the base without the changed ocids, and their new rows.
         con.execute(
-            f'CREATE OR REPLACE VIEW "{name}" AS '
-            f'SELECT * FROM "base_{name}" ANTI JOIN touched USING (ocid) UNION ALL SELECT * FROM "delta_{name}"'
+            f'CREATE OR REPLACE VIEW "{view}" AS '
+            f'SELECT * FROM "base_{view}" ANTI JOIN touched USING (ocid) UNION ALL SELECT * FROM "delta_{view}"'
         )
     mapping = tables.organization_map(con)
     by_party = tables.canonical_ids(mapping)
@@ -271,56 +335,60 @@ def _assemble(
         changed_years = {year for (year,) in rows}
     counts: dict[str, int] = {}
     rewritten = linked = 0
-    for name in names:
-        canonical = next(((column, target) for t, column, target in tables.CANONICAL_COLUMNS if t == name), None)
-        base_years = _years(base.folder, name) if base else {}
-        delta_years = {y for (y,) in con.execute(f'SELECT DISTINCT year FROM "delta_{name}"').fetchall()}
+    for dataset in stager.datasets:
+        view = _view_name(dataset)
+        base_years = _years(base.folder, dataset) if base else {}
+        delta_years = {y for (y,) in con.execute(f'SELECT DISTINCT year FROM "delta_{view}"').fetchall()}
         redo = changed_years | delta_years
-        if canonical and moved:
-            column = canonical[0]
+        if dataset.canonical and moved:
+            column = dataset.canonical[0]
             redo |= {
                 y
                 for (y,) in con.execute(
-                    f'SELECT DISTINCT year FROM "base_{name}" '
+                    f'SELECT DISTINCT year FROM "base_{view}" '
                     f"WHERE coalesce(\"{column}\", '') IN (SELECT party_id FROM moved)"
                 ).fetchall()
             }
-        counts[name] = 0
+        count = 0
         for year in sorted(set(base_years) | delta_years):
-            target = staging / "parquet" / name / f"year={year}" / PARTITION
+            target = staging / dataset.folder / dataset.name / f"year={year}" / PARTITION
             if year not in redo:
                 _link(base_years[year], target)
-                counts[name] += pq.read_metadata(target).num_rows
+                count += pq.read_metadata(target).num_rows
                 linked += 1
                 continue
-            data = _partition(con, name, year, canonical)
+            data = _partition(con, dataset, year)
             if data.num_rows:
                 _write(target, data)
                 rewritten += 1
-            counts[name] += data.num_rows
-        if not counts[name] and not (staging / "parquet" / name).exists():
-            tables.write_parquet(staging / "parquet", name, tables.arrow_schema(name).empty_table())
+            count += data.num_rows
+        if not count and not (staging / dataset.folder / dataset.name).exists():
+            _write(staging / dataset.folder / dataset.name / PARTITION, dataset.schema.empty_table())
+        counts[dataset.name if dataset.folder == "parquet" else f"{dataset.folder}/{dataset.name}"] = count
     # Dataset-level tables, over the snapshot just written.
-    for name in names:
-        _view(con, name, name, _files(staging, name))
-    tables.write_parquet(
-        staging / "parquet", "core_organization_map", tables.to_arrow("core_organization_map", mapping)
-    )
-    tables.write_parquet(
-        staging / "parquet", "core_field_coverage", tables.to_arrow("core_field_coverage", coverage.rows())
-    )
+    for name in tables.process_tables():
+        _view(con, name, tables.arrow_schema(name), _files(staging, name))
+    dataset_tables: dict[str, list[tables.Row]] = {
+        "core_organization_map": mapping,
+        "core_field_coverage": coverage.rows(),
+    }
+    for name, table_rows in dataset_tables.items():
+        tables.write_parquet(staging / "parquet", name, tables.to_arrow(name, table_rows))
+        counts[name] = len(table_rows)
     con.register("core_organization_map", tables.to_arrow("core_organization_map", mapping))
     meta = tables.dataset_meta(con, interval)
     tables.write_parquet(staging / "parquet", "core_dataset_meta", tables.to_arrow("core_dataset_meta", [meta]))
-    counts.update(
-        {"core_organization_map": len(mapping), "core_field_coverage": len(coverage.rows()), "core_dataset_meta": 1}
-    )
+    counts["core_dataset_meta"] = 1
     return {
         "rows": counts,
         "partitions_rewritten": rewritten,
         "partitions_linked": linked,
         "organizations_moved": len(moved),
     }
+
+
+def _view_name(dataset: Dataset) -> str:
+    return dataset.name if dataset.folder == "parquet" else f"{dataset.folder}_{dataset.name}"
 
 
 def _moved_parties(base: Base | None, by_party: dict[str, str]) -> set[str]:
@@ -334,23 +402,21 @@ def _moved_parties(base: Base | None, by_party: dict[str, str]) -> set[str]:
     return {party for party, canonical in before.items() if by_party.get(party, canonical) != canonical}
 
 
-def _partition(con: duckdb.DuckDBPyConnection, name: str, year: int, canonical: tuple[str, str] | None) -> pa.Table:
-    """Return one year of a process table: the base's rows of unchanged ocids and the staged rows, in ocid order."""
-    schema = tables.arrow_schema(name)
-    select = []
-    for field in schema.names:
-        if canonical and field == canonical[1]:
-            select.append(f'm.canonical_id AS "{field}"')
-        else:
-            select.append(f't."{field}"')
+def _partition(con: duckdb.DuckDBPyConnection, dataset: Dataset, year: int) -> pa.Table:
+    """Return one year of a dataset: the base's rows of unchanged ocids and the staged rows, in ocid order."""
+    view, canonical = _view_name(dataset), dataset.canonical
+    select = [
+        f'm.canonical_id AS "{field}"' if canonical and field == canonical[1] else f't."{field}"'
+        for field in dataset.schema.names
+    ]
     join = f"LEFT JOIN org_map m ON m.party_id = coalesce(t.\"{canonical[0]}\", '')" if canonical else ""
     sql = (
         f"SELECT {', '.join(select)} FROM ("
-        f'  SELECT * FROM "base_{name}" ANTI JOIN touched USING (ocid) WHERE year = $year'
-        f'  UNION ALL SELECT * FROM "delta_{name}" WHERE year = $year'
+        f'  SELECT * FROM "base_{view}" ANTI JOIN touched USING (ocid) WHERE year = $year'
+        f'  UNION ALL SELECT * FROM "delta_{view}" WHERE year = $year'
         f") t {join} ORDER BY t.ocid, t.src, t.rn"
     )
-    return con.sql(sql, params={"year": year}).to_arrow_table().cast(schema)
+    return con.sql(sql, params={"year": year}).to_arrow_table().cast(dataset.schema)
 
 
 def datasets(folder: Path) -> dict[str, ds.Dataset]:

@@ -7,7 +7,9 @@ import hashlib
 import itertools
 import shutil
 from pathlib import Path
+from typing import ClassVar
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -125,3 +127,35 @@ def test_pruning_keeps_the_latest_snapshots_up_to_the_night_and_every_later_one(
         "2026-01-05",
         "cache",
     ]
+
+
+class _AwardsObserver:
+    """A stand-in for the indicators: one row per process with awards, keyed by ocid."""
+
+    schemas: ClassVar[dict[str, pa.Schema]] = {
+        "obs_awards": pa.schema([("ocid", pa.string()), ("awards", pa.int64())])
+    }
+
+    def __call__(self, compiled: list[dict]) -> dict[str, pa.Table]:  # type: ignore[type-arg]
+        rows = [(c["ocid"], len(c["awards"])) for c in compiled if c.get("awards")]
+        return {"obs_awards": pa.table({"ocid": [o for o, _ in rows], "awards": [n for _, n in rows]})}
+
+
+def test_observations_are_kept_like_the_tables(nightly, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = nightly
+    store = Store(settings.data_root, settings.source_name)
+    observer = _AwardsObserver()
+    root = tmp_path / "warehouse"
+    for night in NIGHTS[-2:]:
+        (root / night).mkdir(parents=True)
+        summary = warehouse.build(store, root, Interval.for_day(night), root / night, observer)
+    assert summary["base"] == NIGHTS[-2]
+    (tmp_path / "rebuilt").mkdir()
+    warehouse.build(store, tmp_path / "nothing", Interval.for_day(NIGHTS[-1]), tmp_path / "rebuilt", observer)
+    nightly_obs = sorted((root / NIGHTS[-1] / "observations").rglob("*.parquet"))
+    assert nightly_obs and [p.read_bytes() for p in nightly_obs] == [
+        (tmp_path / "rebuilt" / p.relative_to(root / NIGHTS[-1])).read_bytes() for p in nightly_obs
+    ]
+    observed = [row for path in nightly_obs for row in pq.read_table(path).to_pylist()]
+    awards = tables.read_table(root / NIGHTS[-1] / "parquet", "core_awards")
+    assert sum(row["awards"] for row in observed) == awards.num_rows
