@@ -7,9 +7,9 @@ Pull every CompraNet stage updated in the data interval, turn it into OCDS 1.1, 
 |---|---|---|---|
 | ingest | `extract` | `transforms.pipeline.extract` | `raw/<source>/<date>/` pages + manifest |
 | ingest | `normalize` | `transforms.pipeline.normalize` | `releases/<source>/<date>/` releases + quarantine |
-| ocds | `compile` | `transforms.pipeline.compile` | `compiled/<source>/<date>/`: tonight's releases folded into the touched processes |
+| ocds | `compile` | `transforms.pipeline.compile` | `compiled/<source>/<date>/`: touched processes |
 | ocds | `validate` | `transforms.pipeline.validate` | `checks/<date>/validation.json` (fails on any schema error) |
-| warehouse | `build_tables` | `transforms.pipeline.build_tables` | `warehouse/<date>/`: yesterday's snapshot, changed processes redone |
+| warehouse | `build_tables` | `transforms.pipeline.build_tables` | `warehouse/<date>/`: a snapshot, incremental |
 | warehouse | `check_tables` | `transforms.pipeline.check_tables` | `out_checks`, Data Docs; stops on blocking |
 | warehouse | `score` | `transforms.pipeline.score` | `out_flags` |
 | publication | `publish` | `transforms.pipeline.publish` | `publish/<date>/`, `publish/latest` |
