@@ -32,10 +32,10 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -79,12 +79,12 @@ class Dataset:
         return next(((c, target) for t, c, target in tables.CANONICAL_COLUMNS if t == self.name), None)
 
 
-class Observer(Protocol):
+@dataclass(frozen=True)
+class Observer:
     """What the indicators observe in each process (``models.scoring``): typed tables keyed by ``ocid``."""
 
     schemas: Mapping[str, pa.Schema]
-
-    def __call__(self, compiled: list[dict[str, Any]]) -> Mapping[str, pa.Table]: ...
+    observe: Callable[[list[dict[str, Any]]], Mapping[str, pa.Table]]
 
 
 def datasets_of(observer: Observer | None) -> list[Dataset]:
@@ -186,7 +186,7 @@ class _Stager:
             for name, table_rows in tables.process_rows(release).items():
                 rows[name].extend(table_rows)
             years[release["ocid"]] = rows["core_contracting_processes"][-1]["year"]
-        observed = self.observer(chunk) if self.observer and chunk else {}
+        observed = self.observer.observe(chunk) if self.observer and chunk else {}
         for dataset in self.datasets:
             if dataset.folder == "parquet":
                 data = tables.to_arrow(dataset.name, rows[dataset.name])

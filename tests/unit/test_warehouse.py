@@ -7,7 +7,6 @@ import hashlib
 import itertools
 import shutil
 from pathlib import Path
-from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -129,22 +128,18 @@ def test_pruning_keeps_the_latest_snapshots_up_to_the_night_and_every_later_one(
     ]
 
 
-class _AwardsObserver:
+def _observe_awards(compiled: list[dict]) -> dict[str, pa.Table]:  # type: ignore[type-arg]
     """A stand-in for the indicators: one row per process with awards, keyed by ocid."""
-
-    schemas: ClassVar[dict[str, pa.Schema]] = {
-        "obs_awards": pa.schema([("ocid", pa.string()), ("awards", pa.int64())])
-    }
-
-    def __call__(self, compiled: list[dict]) -> dict[str, pa.Table]:  # type: ignore[type-arg]
-        rows = [(c["ocid"], len(c["awards"])) for c in compiled if c.get("awards")]
-        return {"obs_awards": pa.table({"ocid": [o for o, _ in rows], "awards": [n for _, n in rows]})}
+    rows = [(c["ocid"], len(c["awards"])) for c in compiled if c.get("awards")]
+    return {"obs_awards": pa.table({"ocid": [o for o, _ in rows], "awards": [n for _, n in rows]})}
 
 
 def test_observations_are_kept_like_the_tables(nightly, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings, _ = nightly
     store = Store(settings.data_root, settings.source_name)
-    observer = _AwardsObserver()
+    observer = warehouse.Observer(
+        {"obs_awards": pa.schema([("ocid", pa.string()), ("awards", pa.int64())])}, _observe_awards
+    )
     root = tmp_path / "warehouse"
     for night in NIGHTS[-2:]:
         (root / night).mkdir(parents=True)
