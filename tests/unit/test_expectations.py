@@ -75,7 +75,7 @@ def _contract(contract_id: str | None, **values: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def bad_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+def bad_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, Any]:
     rows = [
         _contract("ok"),
         _contract("negative", amount=-5.0),
@@ -94,7 +94,7 @@ def bad_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], P
     }
     docs = tmp_path_factory.mktemp("docs") / "data_docs"
     results = run_suites(frames, {"core_contracts": 99, "core_awards": 5}, data_docs_dir=docs, run_name="test")
-    return {r.check_id: r for r in results}, docs
+    return {r.check_id: r for r in results}, docs, frames["core_contracts"]
 
 
 @pytest.mark.parametrize(
@@ -135,3 +135,27 @@ def test_data_docs_are_a_static_site(bad_run) -> None:
     assert {"core_contracts.html", "index.html"} <= pages
     assert any("core_contracts" in p for p in pages - {"core_contracts.html", "index.html"})
     assert not [p for p in docs.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_large_dataset_is_validated_file_by_file_with_the_same_results(
+    bad_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from expectations import suites
+
+    rows = tables.to_arrow("core_contracts", []).schema
+    whole = bad_run[2]
+    # Both "ok" rows (the duplicate key) sit in one file, as one process's rows always do.
+    parts = [whole.take([0, 7, 1, 2, 3]), whole.take([4, 5, 6, 8, 9])]
+    for number, part in enumerate(parts):
+        pq.write_table(part, tmp_path / f"part-{number}.parquet")
+    dataset = ds.dataset(sorted(str(p) for p in tmp_path.glob("*.parquet")), schema=rows, format="parquet")
+    monkeypatch.setattr(suites, "BATCH_ROWS", 0)
+    results = {r.check_id: r for r in run_suites({"core_contracts": dataset}, {"core_contracts": 99})}
+    for check_id, expected in bad_run[0].items():
+        if check_id.startswith("core_contracts.") and check_id != "core_contracts.columns":
+            got = results[check_id]
+            assert (got.status, got.checked, got.failing) == (expected.status, expected.checked, expected.failing)
+    assert results["core_contracts.columns"].status == "passed"
