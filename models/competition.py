@@ -301,6 +301,22 @@ def relations(con: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
+def one_thread(con: Any) -> Iterator[Any]:
+    """Run a connection's queries on one thread meanwhile: floating-point sums then add in one order every time.
+
+    With several threads DuckDB combines partial sums in whatever order they finish, so the last bits of a sum of
+    amounts would change from run to run, and re-runs must write the same bytes.
+    """
+    row = first_row(con, "SELECT current_setting('threads')")
+    threads = int(row[0]) if row else 1
+    con.execute("SET threads = 1")
+    try:
+        yield con
+    finally:
+        con.execute(f"SET threads = {threads}")
+
+
+@contextlib.contextmanager
 def connect(tables: Mapping[str, pa.Table]) -> Iterator[Any]:
     """Open an in-memory DuckDB with the core tables (and ``tenderer_counts``) of a mapping of Arrow tables."""
     import duckdb
@@ -335,7 +351,7 @@ def main_currency(tables: Mapping[str, pa.Table]) -> str:
 
 def processes(con: Any, *, digits: int = MARKET_DIGITS, currency: str) -> pa.Table:
     """Return one row per process (not cancelled), in ocid order, with what competition and the risk index read."""
-    with relations(con):
+    with relations(con), one_thread(con):
         return con.sql(PROCESS_SQL, params={"currency": currency, "digits": digits}).to_arrow_table()
 
 
@@ -361,7 +377,7 @@ def competitiveness(con: Any, *, digits: int = MARKET_DIGITS, currency: str, row
     found = rows if rows is not None else processes(con, digits=digits, currency=currency)
     con.register("_semaforo_processes", found)
     try:
-        with relations(con):
+        with relations(con), one_thread(con):
             result = con.sql(COMPETITION_SQL, params={"currency": currency, "top": TOP_SUPPLIERS})
             metrics = [dict(zip(result.columns, values, strict=True)) for values in result.fetchall()]
     finally:
