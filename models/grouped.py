@@ -1,14 +1,78 @@
-"""Per-group statistics over arrays, equal to the last bit to NumPy's reductions of each group's own array.
+"""Arrays of processes: Arrow columns as NumPy, groups numbered in order of first appearance, per-group statistics.
 
-Scores aggregate hundreds of thousands of (buyer, year) and (supplier, year) groups. Calling ``np.mean`` once per group
-costs a Python call each; these functions compute every group at once and give the same floats: NumPy sums a
-contiguous float64 array pairwise (eight running sums in blocks of up to 128 values, halves above that), and
-:func:`pairwise_sums` replays that order for all groups of one size together.
+Deciding over a million processes works on whole columns; the results must still equal, to the last bit, what loops
+over processes computed (dicts filled in process order, ``sum`` of a list, ``np.mean`` of each group's array):
+
+- :func:`first_seen` and :func:`groups` number values and key tuples as a dict would meet them;
+- ``np.bincount`` with weights adds in row order, as a running sum does;
+- :func:`pairwise_sums` and :func:`medians` give ``np.sum``/``np.mean``/``np.median``/``np.average`` of every group
+  at once: NumPy sums a contiguous float64 array pairwise (eight running sums in blocks of up to 128 values, halves
+  above that), and :func:`pairwise_sums` replays that order for all groups of one size together.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def flags(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Return a boolean Arrow column as a NumPy mask, null as False."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def numbers(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Return a numeric Arrow column as float64, null as NaN."""
+    return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+
+
+def flagged(rows: pa.Table, mask: np.ndarray) -> list[dict[str, Any]]:
+    """Return the rows a mask selects as dicts (the flagged ones, to word their explanations)."""
+    return rows.filter(pa.array(mask, pa.bool_())).to_pylist()
+
+
+def first_seen(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """Number the distinct values (no nulls) in order of first appearance; return each row's number and the values."""
+    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    encoded = pc.dictionary_encode(array)
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64), encoded.dictionary.to_pylist()
+
+
+def codes(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Return integer codes of values (no nulls), equal values sharing a code (numbered as first seen)."""
+    return first_seen(values)[0]
+
+
+def groups(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number rows' key tuples (integer codes) in first-appearance order; return each row's group, each group's first
+    row."""
+    if not keys or len(keys[0]) == 0:
+        return np.zeros(0 if not keys else len(keys[0]), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        # Re-number after each key, so the combined code stays below the number of rows.
+        _, combined = np.unique(combined * (int(key.max()) + 1) + key, return_inverse=True)
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    number = np.empty_like(order)
+    number[order] = np.arange(len(order))
+    return number[inverse].astype(np.int64), first[order].astype(np.int64)
+
+
+class Segments:
+    """The rows of each group, in row order: ``rows(g)`` without a pass over every row per group."""
+
+    def __init__(self, group: np.ndarray, count: int) -> None:
+        self.order = np.argsort(group, kind="stable")
+        self.ends = np.cumsum(np.bincount(group, minlength=count))
+
+    def rows(self, g: int) -> np.ndarray:
+        """Return the indices of group g's rows, in row order."""
+        return self.order[(self.ends[g - 1] if g else 0) : self.ends[g]]
+
 
 BLOCK = 128  # NumPy's PW_BLOCKSIZE
 LANES = 8

@@ -45,6 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from models.grouped import first_seen, groups, medians, numbers, pairwise_sums
 from models.indicators.concentration import MARKET_DIGITS
 from models.indicators.s002 import LEGAL_PERSON_RFC
 from transforms.errors import SemaforoError
@@ -281,7 +282,6 @@ def frame_of(processes: pa.Table) -> dict[str, np.ndarray]:
     Markets come as codes (``market_code`` into ``market_levels``, ``none`` without a market) and as an array of
     the shared names (``market``), so no string is copied per process.
     """
-    from models.indicators import first_seen, numbers
 
     frame: dict[str, np.ndarray] = {name: numbers(processes.column(name)) for name in NUMBERS}
     frame["amended"] = (numbers(processes.column("amendment_count")) > 0).astype(float)
@@ -323,7 +323,6 @@ def features(
 
 def _new_suppliers(parties: pa.ChunkedArray, dates: pa.ChunkedArray) -> np.ndarray:
     """Return 1.0 where the supplier was incorporated (per its RFC, as S002 reads it) under a year before the award."""
-    from models.indicators import first_seen
 
     days = pc.cast(dates, pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
     codes, names = first_seen(pc.fill_null(parties, ""))
@@ -351,7 +350,6 @@ def _new_suppliers(parties: pa.ChunkedArray, dates: pa.ChunkedArray) -> np.ndarr
 
 def _winner_shares(processes: pa.Table, frame: Mapping[str, np.ndarray]) -> np.ndarray:
     """Return the process winner's share of its buyer's awarded value in the year (NaN without an award value)."""
-    from models.indicators import first_seen, groups
 
     amounts, years = frame["awarded_amount"], frame["year"]
     buyers, suppliers = processes.column("buyer_id"), processes.column("supplier_id")
@@ -889,7 +887,6 @@ def _buyer_names(con: Any) -> dict[str, str]:
 
 def _supplier_names(rows: pa.Table) -> dict[str, str | None]:
     """Return each supplier's name: that of its last process in ocid order (which may have none)."""
-    from models.indicators import first_seen
 
     suppliers = rows.column("supplier_id")
     present = np.flatnonzero(
@@ -930,8 +927,6 @@ def _aggregate(
     Every group at once: sums add in process order (bincount) or as NumPy's own mean, median and average would
     (``models.grouped``), so the numbers are those of a loop over groups.
     """
-    from models.grouped import medians, pairwise_sums
-    from models.indicators import first_seen, numbers
     from transforms.tables import arrow_schema
 
     table = "out_buyer_scores" if key == "buyer_id" else "out_supplier_scores"

@@ -30,7 +30,6 @@ from typing import Any, TypeGuard
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from models.indicators.settings import IndicatorSettings, IndicatorSettingsError
 from transforms.errors import SemaforoError
@@ -189,56 +188,6 @@ def first_row(con: Any, sql: str, params: Mapping[str, Any] | None = None) -> tu
     return tuple(rows[0]) if rows else None
 
 
-def flags(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Return a boolean Arrow column as a NumPy mask, null as False."""
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def numbers(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Return a numeric Arrow column as float64, null as NaN."""
-    return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
-
-
-def flagged(rows: pa.Table, mask: np.ndarray) -> list[dict[str, Any]]:
-    """Return the rows a mask selects as dicts (the flagged ones, to word their explanations)."""
-    return rows.filter(pa.array(mask, pa.bool_())).to_pylist()
-
-
-def first_seen(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
-    """Number the distinct values (no nulls) in order of first appearance; return each row's number and the values."""
-    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    encoded = pc.dictionary_encode(array)
-    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64), encoded.dictionary.to_pylist()
-
-
-def groups(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Number rows' key tuples (integer codes) in order of first appearance; return each row's group, each group's
-    first row."""
-    if not keys or len(keys[0]) == 0:
-        return np.zeros(0 if not keys else len(keys[0]), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    combined = np.zeros(len(keys[0]), dtype=np.int64)
-    for key in keys:
-        # Re-number after each key, so the combined code stays below the number of rows.
-        _, combined = np.unique(combined * (int(key.max()) + 1) + key, return_inverse=True)
-    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    number = np.empty_like(order)
-    number[order] = np.arange(len(order))
-    return number[inverse].astype(np.int64), first[order].astype(np.int64)
-
-
-class Segments:
-    """The rows of each group, in row order: ``rows(g)`` without a pass over every row per group."""
-
-    def __init__(self, group: np.ndarray, count: int) -> None:
-        self.order = np.argsort(group, kind="stable")
-        self.ends = np.cumsum(np.bincount(group, minlength=count))
-
-    def rows(self, g: int) -> np.ndarray:
-        """Return the indices of group g's rows, in row order."""
-        return self.order[(self.ends[g - 1] if g else 0) : self.ends[g]]
-
-
 # Indicators whose every decision but the global rules is per process observe the flags a process raises, in order:
 # (position, group, unit id, explanation). Replaying them in process order rebuilds the outcome.
 FLAG_CALLS: tuple[tuple[str, pa.DataType], ...] = (
@@ -332,27 +281,6 @@ def registry() -> dict[str, Indicator]:
 def is_number(value: Any) -> TypeGuard[int | float]:
     """Return whether a JSON value is a number (booleans are not)."""
     return type(value) is int or type(value) is float
-
-
-def matches_details(release: Release, include: frozenset[str], exclude: frozenset[str]) -> bool:
-    """Match ``tender/procurementMethodDetails`` against an allow list (if non-empty) or else a deny list."""
-    tender = release.get("tender")
-    details = tender.get("procurementMethodDetails") if isinstance(tender, dict) else None
-    if isinstance(details, str):
-        return details in include if include else details not in exclude
-    # Without details a process passes a deny list but never an allow list.
-    return not include
-
-
-def skip_process(release: Any, exclusions: frozenset[str] = frozenset()) -> bool:
-    """Apply Cardinal's global exclusions: non-string ocid, cancelled tender, excluded procurementMethodDetails."""
-    if not isinstance(release, dict) or not isinstance(release.get("ocid"), str):
-        return True
-    tender = release.get("tender")
-    if not isinstance(tender, dict):
-        return False
-    details = tender.get("procurementMethodDetails")
-    return tender.get("status") == "cancelled" or (isinstance(details, str) and details in exclusions)
 
 
 def bid_details(release: Release) -> list[Any] | None:

@@ -30,15 +30,13 @@ from models.indicators import (
     Outcome,
     Release,
     first_row,
-    first_seen,
     is_number,
     organization_ids,
     quartiles,
-    sole_id,
     submitted_bids,
     upper_fence,
 )
-from models.indicators.postaward import moment, money, objects
+from models.indicators.postaward import moment, objects
 from models.indicators.settings import IndicatorSettingsError, decimal
 from transforms.sources.catalog import DIRECT_AWARD_THRESHOLDS
 
@@ -225,28 +223,8 @@ ORDER BY p.rank, o.position
 
 
 def awarded_values(observed: Observed, digits: int) -> pa.Table:
-    """Return the active awards with one supplier valued in the main currency, with their process's buyer, year and
-    market, in process then award order."""
+    """Return the awards in the main currency with their process's buyer, year and market, in process order."""
     return observed.query(AWARDED_SQL, {"currency": main_currency(observed), "digits": digits})
-
-
-def codes(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Return integer codes of values (no nulls), equal values sharing a code."""
-    return first_seen(values)[0]
-
-
-def awarded(release: Release, currency: str | None) -> list[tuple[str, float, dt.datetime | None]]:
-    """Return (sole supplier id, amount, award date) of each active award valued in the currency."""
-    found = []
-    for award in objects(release.get("awards")):
-        if award.get("status") != "active":
-            continue
-        supplier = sole_id(award.get("suppliers"))
-        value = money(award)
-        if supplier is None or value is None or value[1] != currency:
-            continue
-        found.append((supplier, value[0], moment(award.get("date"))))
-    return found
 
 
 def upper_or_threshold(
@@ -263,9 +241,9 @@ def upper_or_threshold(
     return fence, {"q1": q1, "q3": q3, "upper_fence": fence}
 
 
-def exceeds(value: float, line: float, fixed: bool) -> bool:
+def exceeds(values: np.ndarray, line: float, fixed: bool) -> np.ndarray:
     """Compare with a line: a fixed threshold strictly (OCP: "> 40%"), a fence inclusively (Cardinal ≥ 0.0.5)."""
-    return value > line if fixed else value >= line
+    return np.asarray(values > line if fixed else values >= line, dtype=bool)
 
 
 # -- flagging ------------------------------------------------------------------------------------------------

@@ -15,17 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from models.indicators import (
-    Outcome,
-    Release,
-    amount_and_currency,
-    first_seen,
-    flagged,
-    fmt,
-    lower_fence,
-    quartiles,
-    upper_fence,
-)
+from models.grouped import first_seen, flagged
+from models.indicators import Outcome, Release, amount_and_currency, fmt, lower_fence, quartiles, upper_fence
 
 Money = tuple[float, str]
 

@@ -24,7 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.indicators import Indicator, Observed, Outcome, flagged, flags, register
+from models.grouped import flagged, flags
+from models.indicators import Indicator, Observed, Outcome, register
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import days_by_details, integer, pipe_separated
 

@@ -25,7 +25,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.indicators import Indicator, Observed, Outcome, flags, fmt, pct, register
+from models.grouped import flags
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.concentration import (
     THRESHOLDS_REASON,
     amounts_by_year,

@@ -24,8 +24,9 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from models.indicators import Indicator, Observed, Outcome, flagged, pct, register
-from models.indicators.concentration import Hit, flag_worst, share_or_fence, upper_or_threshold
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, pct, register
+from models.indicators.concentration import Hit, exceeds, flag_worst, share_or_fence, upper_or_threshold
 from models.indicators.settings import natural, pipe_separated
 
 SHARES_SQL = """
@@ -56,7 +57,7 @@ def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
             outcome.meta.update({f"{group}_{name}": value for name, value in meta.items()})
         if line is None or (not fixed and not line > 0):
             continue
-        hit = shares > line if fixed else shares >= line
+        hit = exceeds(shares, line, fixed)
         for row, ratio in zip(flagged(counts, hit), shares[hit].tolist(), strict=True):
             hits.append(
                 (

@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.indicators import Indicator, Observed, Outcome, flagged, flags, is_number, register
+from models.grouped import flagged, flags
+from models.indicators import Indicator, Observed, Outcome, is_number, register
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import pipe_separated
 

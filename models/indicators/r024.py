@@ -23,15 +23,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from models.grouped import flagged, numbers
 from models.indicators import (
     Indicator,
     Observed,
     Outcome,
     amount_and_currency,
-    flagged,
     fmt,
     lower_fence,
-    numbers,
     pct,
     quartiles,
     register,

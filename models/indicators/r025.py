@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from models.grouped import first_seen, flags
 from models.indicators import (
     Indicator,
     Observed,
     Outcome,
     ascending,
-    first_seen,
-    flags,
     fmt,
     lower_fence,
     quantile,

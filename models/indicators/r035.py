@@ -20,7 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.indicators import Indicator, Observed, Outcome, flagged, organization_ids, register
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, organization_ids, register
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import natural
 

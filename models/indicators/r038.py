@@ -23,17 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.indicators import (
-    Indicator,
-    Observed,
-    Outcome,
-    first_seen,
-    fmt,
-    organization_ids,
-    quartiles,
-    register,
-    upper_fence,
-)
+from models.grouped import first_seen
+from models.indicators import Indicator, Observed, Outcome, fmt, organization_ids, quartiles, register, upper_fence
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import decimal, natural
 

@@ -24,7 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.indicators import Indicator, Observed, Outcome, first_seen, fmt, quartiles, register, sole_id, upper_fence
+from models.grouped import first_seen
+from models.indicators import Indicator, Observed, Outcome, fmt, quartiles, register, sole_id, upper_fence
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import natural
 

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
-from models.indicators import Indicator, Observed, Outcome, Segments, fmt, groups, pct, register
-from models.indicators.concentration import MARKET_DIGITS, Hit, awarded_values, codes, flag_worst, main_currency
+from models.grouped import Segments, codes, groups
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
+from models.indicators.concentration import MARKET_DIGITS, Hit, awarded_values, flag_worst, main_currency
 from models.indicators.settings import decimal, natural
 
 MODERATE = 1000.0  # the lower DOJ band: reported in explanations and out_competition, not flagged

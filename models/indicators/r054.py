@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from models.indicators import Indicator, Observed, Outcome, flagged, fmt, register
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, fmt, register
 from models.indicators.concentration import THRESHOLDS_REASON, amounts_by_year, default_thresholds, threshold_for
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import contracts_with_awards, method, money, objects, original_value

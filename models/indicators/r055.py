@@ -25,12 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.indicators import Indicator, Observed, Outcome, Segments, flags, fmt, groups, register
+from models.grouped import Segments, codes, flags, groups
+from models.indicators import Indicator, Observed, Outcome, fmt, register
 from models.indicators.concentration import (
     THRESHOLDS_REASON,
     Hit,
     amounts_by_year,
-    codes,
     default_thresholds,
     flag_worst,
 )

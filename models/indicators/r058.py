@@ -16,18 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import (
-    Indicator,
-    Observed,
-    Outcome,
-    flagged,
-    fmt,
-    numbers,
-    pct,
-    quartiles,
-    register,
-    upper_fence,
-)
+from models.grouped import flagged, numbers
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, quartiles, register, upper_fence
 from models.indicators.r024 import CURRENCY_OBSERVER, GAPS, R024, shared_gaps
 from models.indicators.settings import decimal
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from models.indicators import Indicator, Observed, Outcome, flagged, fmt, pct, register
-from models.indicators.concentration import decimal_or_fence, upper_or_threshold
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
+from models.indicators.concentration import decimal_or_fence, exceeds, upper_or_threshold
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import contracts_with_awards, money
 
@@ -68,7 +69,7 @@ def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
         outcome.meta.update(meta)
     if line is None or (not fixed and not line > 0):
         return outcome
-    for row in flagged(rows, gaps > line if fixed else gaps >= line):
+    for row in flagged(rows, exceeds(gaps, line, fixed)):
         outcome.flag(
             "OCID",
             row["ocid"],

@@ -18,7 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from models.indicators import Indicator, Observed, Outcome, flagged, register
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, register
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import objects
 from models.indicators.settings import natural

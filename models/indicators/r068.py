@@ -18,7 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from models.indicators import Indicator, Observed, Outcome, flagged, fmt, register
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, fmt, register
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import money, objects
 from models.indicators.settings import decimal

@@ -20,7 +20,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from models.indicators import Indicator, Observed, Outcome, flagged, fmt, pct, register
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import contracts_with_awards, money, objects, original_value
 from models.indicators.settings import decimal

@@ -24,7 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from models.indicators import Indicator, Observed, Outcome, flagged, fmt, pct, register
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import days_between, final_end, objects, original_end
 from models.indicators.settings import decimal

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from models.indicators import Indicator, Observed, Outcome, flagged, fmt, numbers, register, sole_id
+from models.grouped import flagged, numbers
+from models.indicators import Indicator, Observed, Outcome, fmt, register, sole_id
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import moment, money
 from models.indicators.settings import decimal, natural

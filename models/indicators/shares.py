@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
-from models.indicators import Observed, Outcome, Segments, fmt, groups, pct
+from models.grouped import Segments, codes, groups
+from models.indicators import Observed, Outcome, fmt, pct
 from models.indicators.concentration import (
     Hit,
     awarded_values,
-    codes,
+    exceeds,
     flag_worst,
     main_currency,
     upper_or_threshold,
@@ -53,7 +54,7 @@ def supplier_shares(observed: Observed, options: dict[str, Any], *, by_market: b
         outcome.meta.update(meta)
     if line is None or (not fixed and not line > 0):
         return outcome
-    hit = shares > line if fixed else shares >= line
+    hit = exceeds(shares, line, fixed)
     if not hit.any():
         return outcome
     members = Segments(pair, len(pair_rows))

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from models.indicators import Observed, fmt, numbers
+from models.grouped import numbers
+from models.indicators import Observed, fmt
 from models.indicators.concentration import MARKET_SQL, Hit, awarded_values, clusters, main_currency, threshold_for
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
