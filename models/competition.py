@@ -155,7 +155,6 @@ LEFT JOIN winners AS w USING (ocid)
 LEFT JOIN contracts AS c USING (ocid)
 LEFT JOIN obs_tenderer_counts AS t USING (ocid)
 WHERE p.tender_status IS DISTINCT FROM 'cancelled'
-ORDER BY p.ocid
 """
 
 # Supplier totals per dimension, for the top-10 share and the HHI (shares in percent, 0–10,000). A comparison with a
@@ -350,7 +349,8 @@ def main_currency(tables: Mapping[str, pa.Table]) -> str:
 
 
 def processes(con: Any, *, digits: int = MARKET_DIGITS, currency: str) -> pa.Table:
-    """Return one row per process (not cancelled), in ocid order, with what competition and the risk index read."""
+    """Return one row per process (not cancelled), in the order of core_contracting_processes, with what competition
+    and the risk index read (on one thread, the joins keep that order)."""
     with relations(con), one_thread(con):
         return con.sql(PROCESS_SQL, params={"currency": currency, "digits": digits}).to_arrow_table()
 

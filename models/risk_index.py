@@ -875,18 +875,21 @@ def _canonical(con: Any, unit_ids: list[str]) -> dict[str, str]:
 
 
 def _buyer_names(con: Any) -> dict[str, str]:
-    """Return each buyer's name (canonical id, else the raw id): the first non-empty one in ocid order."""
-    return dict(
-        con.sql(
-            "SELECT coalesce(buyer_canonical_id, buyer_id) AS buyer, arg_min(buyer_name, ocid) "
-            "FROM core_contracting_processes WHERE coalesce(buyer_canonical_id, buyer_id) <> '' AND buyer_name <> '' "
-            "GROUP BY ALL"
-        ).fetchall()
-    )
+    """Return each buyer's name (canonical id, else the raw id): its first non-empty one in the table."""
+    from models.competition import one_thread
+
+    with one_thread(con):  # first() on one thread is the first in the table's order
+        return dict(
+            con.sql(
+                "SELECT coalesce(buyer_canonical_id, buyer_id) AS buyer, first(buyer_name) "
+                "FROM core_contracting_processes "
+                "WHERE coalesce(buyer_canonical_id, buyer_id) <> '' AND buyer_name <> '' GROUP BY ALL"
+            ).fetchall()
+        )
 
 
 def _supplier_names(rows: pa.Table) -> dict[str, str | None]:
-    """Return each supplier's name: that of its last process in ocid order (which may have none)."""
+    """Return each supplier's name: that of its last process (which may have none)."""
 
     suppliers = rows.column("supplier_id")
     present = np.flatnonzero(

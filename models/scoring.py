@@ -79,27 +79,37 @@ def flags_table(report: Any) -> pa.Table:
     )
 
 
-def _decide(con: Any, settings: ScoringSettings, order: pa.Array | None) -> dict[str, pa.Table]:
-    from models import competition, indicators, risk_index
+def _flags(con: Any, settings: ScoringSettings, order: pa.Array | None) -> pa.Table:
+    """Decide every indicator; return ``out_flags`` (the report's Python objects go when this returns)."""
+    from models import indicators
 
     started = time.perf_counter()
     report = indicators.decide(con, indicators_settings(settings), order=order)
     out_flags = flags_table(report)
     LOG.info("decided %d indicators: %d flags in %.1f s", len(report.outcomes), out_flags.num_rows,
              time.perf_counter() - started)  # fmt: skip
+    return out_flags
+
+
+def _decide(con: Any, settings: ScoringSettings, order: pa.Array | None) -> dict[str, pa.Table]:
+    from models import competition, risk_index
+
+    out_flags = _flags(con, settings, order)
+    started = time.perf_counter()
     with competition.relations(con):
         currency = settings.currency or competition.currency_of(con)
         model = _model(settings)
         digits = model.settings.market_digits if model is not None else MARKET_DIGITS
-        processes = competition.processes(con, digits=digits, currency=currency)
-        scores = risk_index.scores(con, model, currency=currency, flags=out_flags, processes=processes)
-        LOG.info("scored %d processes in %.1f s", processes.num_rows, time.perf_counter() - started)
-        if settings.market_digits != digits:
-            processes = competition.processes(con, digits=settings.market_digits, currency=currency)
+        processes = competition.processes(con, digits=settings.market_digits, currency=currency)
+        # Competitiveness first: its query needs memory, and the scores below hold a row per process.
         out_competition = competition.competitiveness(
             con, digits=settings.market_digits, currency=currency, rows=processes
         )
-    LOG.info("competitiveness: %d rows in %.1f s", out_competition.num_rows, time.perf_counter() - started)
+        LOG.info("competitiveness: %d rows in %.1f s", out_competition.num_rows, time.perf_counter() - started)
+        if digits != settings.market_digits:
+            processes = competition.processes(con, digits=digits, currency=currency)
+        scores = risk_index.scores(con, model, currency=currency, flags=out_flags, processes=processes)
+    LOG.info("scored %d processes in %.1f s", processes.num_rows, time.perf_counter() - started)
     return {"out_flags": out_flags, **scores, "out_competition": out_competition}
 
 

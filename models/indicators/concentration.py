@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -224,7 +224,11 @@ ORDER BY p.rank, o.position
 
 def awarded_values(observed: Observed, digits: int) -> pa.Table:
     """Return the awards in the main currency with their process's buyer, year and market, in process order."""
-    return observed.query(AWARDED_SQL, {"currency": main_currency(observed), "digits": digits})
+    found: pa.Table = observed.once(
+        f"concentration.awarded:{digits}",
+        lambda obs: obs.query(AWARDED_SQL, {"currency": main_currency(obs), "digits": digits}),
+    )
+    return found
 
 
 def upper_or_threshold(
@@ -261,6 +265,16 @@ def flag_worst(outcome: Outcome, hits: Iterable[Hit]) -> None:
         targets: list[str | None] = list(ocids) or [None]
         for ocid in targets:
             outcome.flag(group, key, value, threshold=threshold, explanation=explanation, ocid=ocid)
+
+
+def worst_hits(units: Sequence[int], values: Sequence[float]) -> list[int]:
+    """Return the index of the hit each unit keeps under :func:`flag_worst` (its first largest), units as first hit."""
+    kept: dict[int, int] = {}
+    for index, (unit, value) in enumerate(zip(units, values, strict=True)):
+        current = kept.get(unit)
+        if current is None or value > values[current]:
+            kept[unit] = index
+    return list(kept.values())
 
 
 def clusters(dated: list[tuple[dt.datetime, str]], window_days: int) -> list[list[str]]:

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.grouped import first_seen
+from models.grouped import first_seen, groups
 from models.indicators import Indicator, Observed, Outcome, fmt, quartiles, register, sole_id, upper_fence
 from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import natural
@@ -65,8 +65,8 @@ def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     prefixes, _ = first_seen(pc.utf8_slice_codeunits(rows.column("classification_id"), 0, digits))
     ranks = rows.column("rank").to_numpy()
     # A supplier counts once per process, whatever the number of awards or items.
-    processes = np.bincount(np.unique(np.stack([suppliers, ranks]), axis=1)[0], minlength=len(names))
-    variety = np.bincount(np.unique(np.stack([suppliers, prefixes]), axis=1)[0], minlength=len(names))
+    processes = np.bincount(suppliers[groups(suppliers, ranks)[1]], minlength=len(names))
+    variety = np.bincount(suppliers[groups(suppliers, prefixes)[1]], minlength=len(names))
     kept = np.flatnonzero(processes >= options["minimum_contracting_processes"])
     varieties = variety[kept].astype(float)
     if options["threshold"] is None:

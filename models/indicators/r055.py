@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.grouped import Segments, codes, flags, groups
+from models.grouped import codes, flags, groups
 from models.indicators import Indicator, Observed, Outcome, fmt, register
 from models.indicators.concentration import (
     THRESHOLDS_REASON,
@@ -76,13 +76,28 @@ def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     candidates = np.flatnonzero((count >= 2) & (negative | (total * (1 + 1e-6) > lowest)))
     buyers = table.column("buyer_id").take(pair_rows[candidates]).to_pylist()
     suppliers = table.column("sole_supplier_id").take(pair_rows[candidates]).to_pylist()
-    members = Segments(pair, len(pair_rows))
-    started, ocids = table.column("started").to_numpy(), table.column("ocid")
+    # The candidates' awards, pair by pair in (buyer, supplier) order, each pair's in (date, ocid) order, read into
+    # Python lists once: the windows' running sums are walked in Python, as the sums must be the same to the bit.
+    position = np.full(len(pair_rows), -1)
+    named = sorted(zip(buyers, suppliers, candidates.tolist(), strict=True))
+    position[[p for _, _, p in named]] = np.arange(len(named))
+    rows = np.flatnonzero(position[pair] >= 0)
+    ocid_order = pc.rank(table.column("ocid").take(rows), sort_keys="ascending", tiebreaker="first")
+    started = table.column("started").to_numpy()[rows]
+    rows = rows[np.lexsort((ocid_order.to_numpy(), started, position[pair[rows]]))]
+    ends = np.cumsum(np.bincount(position[pair[rows]], minlength=len(named))).tolist()
+    members = list(
+        zip(
+            table.column("started").take(rows).to_pylist(),
+            table.column("ocid").take(rows).to_pylist(),
+            amounts[rows].tolist(),
+            lines[rows].tolist(),
+            strict=True,
+        )
+    )
     hits: list[Hit] = []
-    for buyer, supplier, p in sorted(zip(buyers, suppliers, candidates.tolist(), strict=True)):
-        rows = members.rows(p)
-        listed = (started[rows].tolist(), ocids.take(rows).to_pylist(), amounts[rows].tolist(), lines[rows].tolist())
-        best = _best_window(list(zip(*listed, strict=True)), options["window_days"])
+    for (buyer, supplier, _), start, end in zip(named, [0, *ends][:-1], ends, strict=True):
+        best = _best_window(members[start:end], options["window_days"])
         if best is None:
             continue
         window_total, window = best

@@ -20,6 +20,7 @@ from models.indicators.concentration import (
     flag_worst,
     main_currency,
     upper_or_threshold,
+    worst_hits,
 )
 
 
@@ -55,12 +56,18 @@ def supplier_shares(observed: Observed, options: dict[str, Any], *, by_market: b
     if line is None or (not fixed and not line > 0):
         return outcome
     hit = exceeds(shares, line, fixed)
-    if not hit.any():
-        return outcome
+    exceeding, ratios = order[hit], shares[hit]
+    # Each exceeding pair is a hit on its buyer and on its supplier; a unit keeps its worst hit (flag_worst's rule).
+    # Only the kept hits are worded, so Python runs over flagged units, not over every exceeding pair.
+    buyer_code = codes(awards.column("buyer_id"))[pair_rows[exceeding]]
+    supplier_code = codes(awards.column("supplier_id"))[pair_rows[exceeding]]
+    units = np.column_stack([buyer_code, supplier_code + int(buyer_code.max(initial=0)) + 1]).ravel()
+    kept = worst_hits(units.tolist(), np.repeat(ratios, 2).tolist())
     members = Segments(pair, len(pair_rows))
     columns = {name: awards.column(name) for name in ("ocid", "buyer_id", "market", "year", "supplier_id")}
     hits: list[Hit] = []
-    for p, ratio in zip(order[hit].tolist(), shares[hit].tolist(), strict=True):
+    for index in kept:
+        p, ratio = int(exceeding[index // 2]), float(ratios[index // 2])
         first = int(pair_rows[p])
         buyer, place, year, supplier = (
             columns[n][first].as_py() for n in ("buyer_id", "market", "year", "supplier_id")
@@ -73,9 +80,7 @@ def supplier_shares(observed: Observed, options: dict[str, Any], *, by_market: b
             f"{'threshold' if fixed else 'upper fence'} of {pct(line)}"
         )
         ocids = list(dict.fromkeys(columns["ocid"].take(members.rows(p)).to_pylist()))
-        hits += [
-            ("Buyer", buyer, ratio, line, explanation, ocids),
-            ("Tenderer", supplier, ratio, line, explanation, ocids),
-        ]
+        hits.append(("Buyer", buyer, ratio, line, explanation, ocids) if index % 2 == 0 else
+                    ("Tenderer", supplier, ratio, line, explanation, ocids))  # fmt: skip
     flag_worst(outcome, hits)
     return outcome
