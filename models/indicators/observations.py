@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from models.indicators import bid_details, final_awards, registry, submitted_bids
-from models.indicators.postaward import objects
+from models.indicators.postaward import contracts_with_awards, objects
 
 LOG = logging.getLogger(__name__)
 # Rows are turned into Arrow every CHUNK processes: enough to amortise the conversion, few enough to bound memory.
@@ -38,8 +38,8 @@ Row = tuple[Any, ...]
 class Views:
     """The parts of one compiled release that several observations read, read once with Cardinal's tolerance."""
 
-    __slots__ = ("active", "awards", "cancelled", "contracts", "details", "final", "ocid", "release", "submitted",
-                 "tender")  # fmt: skip
+    __slots__ = ("active", "awards", "cancelled", "contracts", "details", "final", "linked", "ocid", "release",
+                 "submitted", "tender")  # fmt: skip
 
     def __init__(self, release: dict[str, Any]) -> None:
         self.release = release
@@ -50,6 +50,8 @@ class Views:
         self.awards = objects(release.get("awards"))
         self.active = [award for award in self.awards if award.get("status") == "active"]
         self.contracts = objects(release.get("contracts"))
+        # Each contract with the award its awardID names (R054, R059, R060, R069).
+        self.linked = contracts_with_awards(release)
         self.details = bid_details(release)
         self.submitted = submitted_bids(release)
         self.final = final_awards(release)

@@ -27,7 +27,7 @@ from models.grouped import flagged
 from models.indicators import Indicator, Observed, Outcome, fmt, register
 from models.indicators.concentration import THRESHOLDS_REASON, amounts_by_year, default_thresholds, threshold_for
 from models.indicators.observations import Observation, Row, Views, register_observation
-from models.indicators.postaward import contracts_with_awards, method, money, objects, original_value
+from models.indicators.postaward import method, money, objects, original_value
 
 
 def _amended(views: Views) -> list[Row]:
@@ -35,7 +35,7 @@ def _amended(views: Views) -> list[Row]:
     if method(views.release) != "direct":
         return []
     rows: list[Row] = []
-    for contract, award in contracts_with_awards(views.release):
+    for contract, award in views.linked:
         if contract.get("status") == "cancelled" or not objects(contract.get("amendments")):
             continue
         value, before = money(contract), original_value(contract, award)

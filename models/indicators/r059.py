@@ -23,13 +23,13 @@ from models.grouped import flagged
 from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.concentration import decimal_or_fence, exceeds, upper_or_threshold
 from models.indicators.observations import Observation, Row, Views, register_observation
-from models.indicators.postaward import contracts_with_awards, money
+from models.indicators.postaward import money
 
 
 def _gap(views: Views) -> list[Row]:
     """Return the largest gap over the process's contracts (the first one, on a tie)."""
     best: Row | None = None
-    for contract, award in contracts_with_awards(views.release):
+    for contract, award in views.linked:
         if contract.get("status") not in ("active", "pending") or award is None or award.get("status") != "active":
             continue
         value, awarded = money(contract), money(award)

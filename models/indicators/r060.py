@@ -24,14 +24,14 @@ import pyarrow as pa
 from models.indicators import Indicator, Observed, Outcome, register
 from models.indicators.concentration import decimal_or_fence
 from models.indicators.observations import Observation, Row, Views, register_observation
-from models.indicators.postaward import contracts_with_awards, days_between, fence_by_method
+from models.indicators.postaward import days_between, fence_by_method
 from models.indicators.settings import natural
 
 
 def _delay(views: Views) -> list[Row]:
     """Return the longest delay from award to signature over the process's contracts."""
     longest: float | None = None
-    for contract, award in contracts_with_awards(views.release):
+    for contract, award in views.linked:
         if award is None:
             continue
         days = days_between(award.get("date"), contract.get("dateSigned"))

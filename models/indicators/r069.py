@@ -23,14 +23,14 @@ import pyarrow as pa
 from models.grouped import flagged
 from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.observations import Observation, Row, Views, register_observation
-from models.indicators.postaward import contracts_with_awards, money, objects, original_value
+from models.indicators.postaward import money, objects, original_value
 from models.indicators.settings import decimal
 
 
 def _increase(views: Views) -> list[Row]:
     """Return the amended active contract with the largest increase over its original value (the first, on a tie)."""
     worst: Row | None = None
-    for contract, award in contracts_with_awards(views.release):
+    for contract, award in views.linked:
         if contract.get("status") != "active" or not objects(contract.get("amendments")):
             continue
         value, before = money(contract), original_value(contract, award)
