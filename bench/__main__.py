@@ -150,6 +150,12 @@ def main() -> int:
         default="10000,100000",
         help="comma-separated numbers of simulated procedures for the whole-pipeline benchmark (1000000 takes long)",
     )
+    parser.add_argument(
+        "--indicator-sizes",
+        default="",
+        help="comma-separated numbers of contracting processes for the scoring benchmark (bench.indicators), e.g. "
+        "100000,1000000; empty skips it",
+    )
     default_schema = os.environ.get("SEMAFORO_OCDS_SCHEMA_DIR", "")
     parser.add_argument("--schema-dir", default=default_schema, help="folder with the OCDS 1.1.5 schema files")
     args = parser.parse_args()
@@ -175,6 +181,18 @@ def main() -> int:
             sizes.append(pipeline.run_size(procedures, Path(args.schema_dir), Path(work)))
             print(pipeline.to_markdown({"sizes": sizes[-1:]}), flush=True)
     results["pipeline"] = {"sizes": sizes, "slopes": pipeline.slopes(sizes)}
+    if args.indicator_sizes:
+        from bench import indicators
+
+        with tempfile.TemporaryDirectory(prefix="semaforo-bench-indicators-") as work:
+            counts = [int(s) for s in args.indicator_sizes.split(",") if s]
+            results["indicators"] = indicators.run(counts, Path(args.schema_dir), indicators.BASE, Path(work))
+        print(indicators.to_markdown(results["indicators"]), flush=True)
+    elif (HERE / "results.json").exists():
+        # Not re-run: keep the scoring benchmark's last results.
+        previous = json.loads((HERE / "results.json").read_text()).get("indicators")
+        if previous is not None:
+            results["indicators"] = previous
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (HERE / "results.md").write_text(to_markdown(results) + "\n" + pipeline.to_markdown(results["pipeline"]))
     if sizes:

@@ -35,7 +35,7 @@ def _cell(text: str) -> str:
 
 def _doc(indicator: Indicator) -> str:
     """Return the indicator module's doc section without its title line."""
-    module = inspect.getmodule(indicator.compute)
+    module = inspect.getmodule(indicator.decide)
     text = inspect.cleandoc(module.__doc__ or "") if module is not None else ""
     return text.split("\n", 1)[1].strip() if "\n" in text else ""
 

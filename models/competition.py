@@ -13,18 +13,25 @@ and the market digits go in as parameters.
 
 Tenderer counts follow REFERENCE §6.5: ``tender/numberOfTenderers``, else the distinct ``tender/tenderers/id``,
 else the distinct tenderers of submitted bids. The tables keep no ``tender/tenderers``, so the full chain needs the
-compiled releases: :func:`tenderer_counts` reads it from them (``models.scoring`` passes it in as the
-``tenderer_counts`` table); without it the chain is ``number_of_tenderers``, then ``core_bids``.
+compiled releases: the observation ``obs_tenderer_counts`` reads it from them (``models.indicators.observations``;
+:func:`tenderer_counts` for a list); without it the chain is ``number_of_tenderers``, then ``core_bids``.
+
+The functions taking a DuckDB connection (:func:`processes`, :func:`competitiveness`, :func:`currency_of`) read the
+core tables as relations of that connection (views over Parquet in the pipeline); :func:`compute`,
+:func:`process_table` and :func:`main_currency` take Arrow tables instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 
+from models.indicators import first_row
 from models.indicators.concentration import COMPETITIVE, MARKET_DIGITS, tenderer_count
+from models.indicators.observations import Observation, Row, Views, register_observation
 
 # The core tables the SQL reads (an absent one is registered empty, with its schema).
 TABLES = (
@@ -146,7 +153,7 @@ LEFT JOIN bids AS b USING (ocid)
 LEFT JOIN awards AS aw USING (ocid)
 LEFT JOIN winners AS w USING (ocid)
 LEFT JOIN contracts AS c USING (ocid)
-LEFT JOIN tenderer_counts AS t USING (ocid)
+LEFT JOIN obs_tenderer_counts AS t USING (ocid)
 WHERE p.tender_status IS DISTINCT FROM 'cancelled'
 """
 
@@ -154,11 +161,11 @@ WHERE p.tender_status IS DISTINCT FROM 'cancelled'
 # NULL is NULL, which avg() would skip: shares of all processes count with CASE, so a missing method counts as 0.
 COMPETITION_SQL = """
 WITH dims AS (
-    SELECT 'all' AS dimension, 'all' AS dimension_id, NULL AS dimension_name, * FROM processes
+    SELECT 'all' AS dimension, 'all' AS dimension_id, NULL AS dimension_name, * FROM _semaforo_processes
     UNION ALL
-    SELECT 'buyer', buyer_id, buyer_name, * FROM processes WHERE buyer_id IS NOT NULL
+    SELECT 'buyer', buyer_id, buyer_name, * FROM _semaforo_processes WHERE buyer_id IS NOT NULL
     UNION ALL
-    SELECT 'market', market, NULL, * FROM processes WHERE market IS NOT NULL
+    SELECT 'market', market, NULL, * FROM _semaforo_processes WHERE market IS NOT NULL
 ),
 won AS (
     SELECT s.ocid, coalesce(s.supplier_canonical_id, s.supplier_id) AS supplier_id,
@@ -239,6 +246,22 @@ ORDER BY d.dimension, d.dimension_id, d.year
 """
 
 
+def _tenderer_count(views: Views) -> list[Row]:
+    found = tenderer_count(views.release)
+    return [] if found is None else [found]
+
+
+TENDERER_COUNTS = register_observation(
+    Observation(
+        "obs_tenderer_counts",
+        tuple((f.name, f.type) for f in TENDERER_COUNTS_SCHEMA if f.name != "ocid"),
+        _tenderer_count,
+        "Each process's tenderer count and the field it came from, with the fallbacks of REFERENCE §6.5",
+        every_release=True,
+    )
+)
+
+
 def tenderer_counts(compiled: Iterable[dict[str, Any]]) -> pa.Table:
     """Return each process's tenderer count and the field it came from, with the fallbacks of REFERENCE §6.5."""
     rows: dict[str, list[Any]] = {"ocid": [], "tenderer_count": [], "tenderer_count_source": []}
@@ -253,47 +276,91 @@ def tenderer_counts(compiled: Iterable[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(rows, schema=TENDERER_COUNTS_SCHEMA)
 
 
-def main_currency(tables: Mapping[str, pa.Table]) -> str:
-    """Return the currency of most active awards (MXN when there is none): value sums use only that currency."""
-    import duckdb
-
-    awards = tables.get("core_awards")
-    if awards is None or awards.num_rows == 0:
-        return "MXN"
-    with duckdb.connect() as con:
-        con.register("core_awards", awards)
-        row = con.execute(
-            "SELECT currency FROM core_awards WHERE status = 'active' AND currency IS NOT NULL "
-            "GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
-        ).fetchone()
-    return str(row[0]) if row else "MXN"
-
-
-def _connect(tables: Mapping[str, pa.Table]) -> Any:
-    """Open an in-memory DuckDB with the core tables (empty ones with their schema when absent)."""
+@contextlib.contextmanager
+def relations(con: Any) -> Iterator[Any]:
+    """Give a connection an empty relation (with its schema) for each core table and observation it lacks."""
     import duckdb
 
     from transforms.tables import arrow_schema
 
-    con = duckdb.connect()
-    for name in TABLES:
-        table = tables.get(name)
-        con.register(name, table if table is not None else arrow_schema(name).empty_table())
-    counts = tables.get("tenderer_counts")
-    con.register("tenderer_counts", counts if counts is not None else TENDERER_COUNTS_SCHEMA.empty_table())
-    return con
+    added = []
+    schemas = {name: arrow_schema(name) for name in TABLES}
+    schemas["obs_tenderer_counts"] = TENDERER_COUNTS.schema
+    for name, schema in schemas.items():
+        try:
+            con.sql(f"SELECT * FROM {name} LIMIT 0").fetchall()
+        except duckdb.CatalogException:  # absent: the SQL reads it as empty, as a run without that table has none
+            con.register(name, schema.empty_table())
+            added.append(name)
+    try:
+        yield con
+    finally:
+        for name in added:
+            con.unregister(name)
+
+
+@contextlib.contextmanager
+def one_thread(con: Any) -> Iterator[Any]:
+    """Run a connection's queries on one thread meanwhile: floating-point sums then add in one order every time.
+
+    With several threads DuckDB combines partial sums in whatever order they finish, so the last bits of a sum of
+    amounts would change from run to run, and re-runs must write the same bytes.
+    """
+    row = first_row(con, "SELECT current_setting('threads')")
+    threads = int(row[0]) if row else 1
+    con.execute("SET threads = 1")
+    try:
+        yield con
+    finally:
+        con.execute(f"SET threads = {threads}")
+
+
+@contextlib.contextmanager
+def connect(tables: Mapping[str, pa.Table]) -> Iterator[Any]:
+    """Open an in-memory DuckDB with the core tables (and ``tenderer_counts``) of a mapping of Arrow tables."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        for name in TABLES:
+            if tables.get(name) is not None:
+                con.register(name, tables[name])
+        counts = tables.get("obs_tenderer_counts", tables.get("tenderer_counts"))
+        if counts is not None:
+            con.register("obs_tenderer_counts", counts)
+        with relations(con):
+            yield con
+
+
+def currency_of(con: Any) -> str:
+    """Return the currency of most active awards (MXN when there is none): value sums use only that currency."""
+    with relations(con):
+        row = first_row(
+            con,
+            "SELECT currency FROM core_awards WHERE status = 'active' AND currency IS NOT NULL "
+            "GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1",
+        )
+    return str(row[0]) if row else "MXN"
+
+
+def main_currency(tables: Mapping[str, pa.Table]) -> str:
+    """Return the currency of most active awards of Arrow tables (MXN when there is none)."""
+    with connect(tables) as con:
+        return currency_of(con)
+
+
+def processes(con: Any, *, digits: int = MARKET_DIGITS, currency: str) -> pa.Table:
+    """Return one row per process (not cancelled), in the order of core_contracting_processes, with what competition
+    and the risk index read (on one thread, the joins keep that order)."""
+    with relations(con), one_thread(con):
+        return con.sql(PROCESS_SQL, params={"currency": currency, "digits": digits}).to_arrow_table()
 
 
 def process_table(
     tables: Mapping[str, pa.Table], *, digits: int = MARKET_DIGITS, currency: str | None = None
 ) -> pa.Table:
-    """Return one row per process (not cancelled) with the fields competition and the risk index read."""
-    currency = currency or main_currency(tables)
-    con = _connect(tables)
-    try:
-        return con.sql(PROCESS_SQL, params={"currency": currency, "digits": digits}).to_arrow_table()
-    finally:
-        con.close()
+    """Return one row per process (not cancelled) of Arrow tables, with the fields competition and the index read."""
+    with connect(tables) as con:
+        return processes(con, digits=digits, currency=currency or currency_of(con))
 
 
 def band(hhi: float | None) -> str | None:
@@ -303,25 +370,42 @@ def band(hhi: float | None) -> str | None:
     return "high" if hhi > HHI_HIGH else "moderate" if hhi >= HHI_MODERATE else "low"
 
 
-def compute(tables: Mapping[str, pa.Table], *, digits: int = MARKET_DIGITS, currency: str | None = None) -> pa.Table:
-    """Return ``out_competition``: the competitiveness metrics per buyer, market and year, and overall per year."""
+def competitiveness(con: Any, *, digits: int = MARKET_DIGITS, currency: str, rows: pa.Table | None = None) -> pa.Table:
+    """Return ``out_competition`` from a connection's core tables (``rows``: :func:`processes`, if already read)."""
     from transforms.tables import to_arrow
 
-    currency = currency or main_currency(tables)
-    processes = process_table(tables, digits=digits, currency=currency)
-    con = _connect(tables)
+    found = rows if rows is not None else processes(con, digits=digits, currency=currency)
+    con.register("_semaforo_processes", found)
     try:
-        con.register("processes", processes)
-        result = con.execute(COMPETITION_SQL, {"currency": currency, "top": TOP_SUPPLIERS})
-        columns = [d[0] for d in result.description]
-        rows = [dict(zip(columns, values, strict=True)) for values in result.fetchall()]
+        with relations(con), one_thread(con):
+            result = con.sql(COMPETITION_SQL, params={"currency": currency, "top": TOP_SUPPLIERS})
+            metrics = [dict(zip(result.columns, values, strict=True)) for values in result.fetchall()]
     finally:
-        con.close()
-    for row in rows:
+        con.unregister("_semaforo_processes")
+    for row in metrics:
         row["hhi_band"] = band(row["hhi"])
         for name in ("median_bidders", "mean_bidders"):
             row[name] = float(row[name]) if row[name] is not None else None
-    return to_arrow("out_competition", rows)
+    return to_arrow("out_competition", metrics)
 
 
-__all__ = ["COMPETITIVE", "METHODS", "band", "compute", "main_currency", "process_table", "tenderer_counts"]
+def compute(tables: Mapping[str, pa.Table], *, digits: int = MARKET_DIGITS, currency: str | None = None) -> pa.Table:
+    """Return ``out_competition``: the competitiveness metrics per buyer, market and year, and overall per year."""
+    with connect(tables) as con:
+        return competitiveness(con, digits=digits, currency=currency or currency_of(con))
+
+
+__all__ = [
+    "COMPETITIVE",
+    "METHODS",
+    "band",
+    "competitiveness",
+    "compute",
+    "connect",
+    "currency_of",
+    "main_currency",
+    "process_table",
+    "processes",
+    "relations",
+    "tenderer_counts",
+]

@@ -31,6 +31,7 @@ imported inside the functions that need them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -42,9 +43,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from models.grouped import first_seen, groups, medians, numbers, pairwise_sums
 from models.indicators.concentration import MARKET_DIGITS
-from models.indicators.s002 import incorporated
+from models.indicators.s002 import LEGAL_PERSON_RFC
 from transforms.errors import SemaforoError
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -213,9 +216,14 @@ class Controls:
 
     def design(self, frame: Mapping[str, np.ndarray]) -> np.ndarray:
         """Return the controls' one-hot design matrix (the first market, size band and year are the reference)."""
-        n = len(frame["ocid"])
-        markets = frame["market"]
-        columns = [(markets == m).astype(float) for m in self.markets]
+        n = len(frame["year"])
+        if "market_code" in frame:
+            # Markets as codes into their distinct names: one comparison of integers per market, not of strings.
+            level = {name: i for i, name in enumerate(frame["market_levels"].tolist())}
+            codes = frame["market_code"]
+            columns = [(codes == level.get(m, -1)).astype(float) for m in self.markets]
+        else:
+            columns = [(frame["market"] == m).astype(float) for m in self.markets]
         size = frame["log_size"]
         band = np.searchsorted(np.asarray(self.size_edges), size, side="right")
         columns += [((band == i) & ~np.isnan(size)).astype(float) for i in range(1, len(self.size_edges) + 1)]
@@ -245,84 +253,128 @@ class RiskModel:
 
 
 # -- features --------------------------------------------------------------------------------------------------
+# Columns of models.competition.processes kept as text in a training frame (scoring reads them from Arrow instead).
+TEXT = (
+    "ocid",
+    "buyer_id",
+    "procuring_entity_id",
+    "supplier_id",
+    "supplier_party_id",
+    "supplier_name",
+    "tenderer_count_source",
+    "procurement_method",
+)
+NUMBERS = (
+    "year",
+    "tenderer_count",
+    "tender_period_days",
+    "decision_period_days",
+    "value_increase",
+    "lengthening",
+    "awarded_amount",
+    "size_amount",
+)
+
+
+def frame_of(processes: pa.Table) -> dict[str, np.ndarray]:
+    """Return the numeric features of :func:`models.competition.processes`' rows, one array entry per process.
+
+    Markets come as codes (``market_code`` into ``market_levels``, ``none`` without a market) and as an array of
+    the shared names (``market``), so no string is copied per process.
+    """
+
+    frame: dict[str, np.ndarray] = {name: numbers(processes.column(name)) for name in NUMBERS}
+    frame["amended"] = (numbers(processes.column("amendment_count")) > 0).astype(float)
+    sizes = frame["size_amount"]
+    with np.errstate(invalid="ignore"):
+        frame["log_size"] = np.where(sizes > 0, np.log(np.where(sizes > 0, sizes, 1.0)), np.nan)
+    codes, levels = first_seen(pc.fill_null(processes.column("market"), "none"))
+    frame["market_code"], frame["market_levels"] = codes, np.asarray(levels, dtype=object)
+    frame["market"] = frame["market_levels"][codes] if len(levels) else np.zeros(0, dtype=object)
+    methods = processes.column("procurement_method")
+
+    def method_in(names: tuple[str, ...]) -> np.ndarray:
+        return np.asarray(pc.fill_null(pc.is_in(methods, pa.array(names)), False).to_numpy(zero_copy_only=False))
+
+    frame["is_competitive"] = method_in(COMPETITIVE)
+    frame["is_direct"] = method_in(("direct",))
+    frame["procurement_method"] = np.where(
+        method_in(("selective", "limited", "direct")), 1.0, np.where(method_in(("open",)), 0.0, np.nan)
+    )
+    frame["new_supplier"] = _new_suppliers(processes.column("supplier_party_id"), processes.column("award_date"))
+    frame["winner_share"] = _winner_shares(processes, frame)
+    return frame
+
+
 def features(
     tables: Mapping[str, pa.Table], *, digits: int = MARKET_DIGITS, currency: str | None = None
 ) -> dict[str, np.ndarray]:
     """Return one array per feature, one entry per process (``models.competition.process_table`` plus derived ones)."""
     from models.competition import process_table
 
-    processes = process_table(tables, digits=digits, currency=currency).to_pydict()
-    frame: dict[str, np.ndarray] = {
-        name: np.asarray(values, dtype=object)
-        for name, values in processes.items()
-        if name
-        in (
-            "ocid",
-            "buyer_id",
-            "procuring_entity_id",
-            "market",
-            "supplier_id",
-            "supplier_party_id",
-            "supplier_name",
-            "tenderer_count_source",
+    processes = process_table(tables, digits=digits, currency=currency)
+    frame = frame_of(processes)
+    for name in TEXT:
+        frame["method_name" if name == "procurement_method" else name] = np.asarray(
+            processes.column(name).to_pylist(), dtype=object
         )
-    }
-    frame["market"] = np.asarray([m or "none" for m in processes["market"]], dtype=object)
-    for name in (
-        "year",
-        "tenderer_count",
-        "tender_period_days",
-        "decision_period_days",
-        "value_increase",
-        "lengthening",
-        "awarded_amount",
-        "size_amount",
-    ):
-        frame[name] = np.asarray([np.nan if v is None else float(v) for v in processes[name]], dtype=float)
-    frame["amended"] = np.asarray([float((v or 0) > 0) for v in processes["amendment_count"]])
-    sizes = frame["size_amount"]
-    frame["log_size"] = np.where(sizes > 0, np.log(np.where(sizes > 0, sizes, 1.0)), np.nan)
-    methods = processes["procurement_method"]
-    frame["method_name"] = np.asarray(methods, dtype=object)
-    frame["is_competitive"] = np.asarray([m in COMPETITIVE for m in methods])
-    frame["is_direct"] = np.asarray([m == "direct" for m in methods])
-    frame["procurement_method"] = np.asarray(
-        [1.0 if m in ("selective", "limited", "direct") else 0.0 if m == "open" else np.nan for m in methods]
-    )
-    frame["new_supplier"] = np.asarray(
-        [
-            _is_new(party, when)
-            for party, when in zip(processes["supplier_party_id"], processes["award_date"], strict=True)
-        ]
-    )
-    frame["winner_share"] = _winner_shares(frame)
     return frame
 
 
-def _is_new(party: str | None, when: dt.datetime | None) -> float:
-    if party is None or when is None:
-        return 0.0
-    founded = incorporated(party, when.date())
-    return float(founded is not None and (when.date() - founded).days < NEW_SUPPLIER_DAYS)
+def _new_suppliers(parties: pa.ChunkedArray, dates: pa.ChunkedArray) -> np.ndarray:
+    """Return 1.0 where the supplier was incorporated (per its RFC, as S002 reads it) under a year before the award."""
 
-
-def _winner_shares(frame: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Return the process winner's share of its buyer's awarded value in the year (NaN without an award value)."""
-    totals: dict[tuple[Any, float], float] = {}
-    won: dict[tuple[Any, float, Any], float] = {}
-    amounts = frame["awarded_amount"]
-    keys = list(zip(frame["buyer_id"], frame["year"], frame["supplier_id"], strict=True))
-    for (buyer, year, supplier), amount in zip(keys, amounts, strict=True):
-        if buyer is None or supplier is None or math.isnan(amount):
+    days = pc.cast(dates, pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    codes, names = first_seen(pc.fill_null(parties, ""))
+    # Each distinct party's incorporation date in either century, or NaT where that date does not exist.
+    recent = np.full(len(names), np.datetime64("NaT"), dtype="datetime64[D]")
+    older = recent.copy()
+    legal = np.zeros(len(names), dtype=bool)
+    for i, name in enumerate(names):
+        match = LEGAL_PERSON_RFC.match(name)
+        if match is None:
             continue
-        totals[buyer, year] = totals.get((buyer, year), 0.0) + amount
-        won[buyer, year, supplier] = won.get((buyer, year, supplier), 0.0) + amount
-    return np.asarray(
-        [
-            won[key] / totals[key[:2]] if key in won and totals[key[:2]] > 0 and not math.isnan(amount) else np.nan
-            for key, amount in zip(keys, amounts, strict=True)
-        ]
+        legal[i] = True
+        yy, month, day = (int(part) for part in match.groups())
+        for century, found in ((2000, recent), (1900, older)):
+            with contextlib.suppress(ValueError):  # no such day (30 February): no incorporation date, as in S002
+                found[i] = np.datetime64(dt.date(century + yy, month, day))
+    # The latest century not after the award, unless a missing date in 2000 or 1900 is reached first (S002's rule).
+    founded = np.where(recent[codes] <= days, recent[codes], np.where(
+        ~np.isnat(recent[codes]) & (older[codes] <= days), older[codes], np.datetime64("NaT")))  # fmt: skip
+    founded = np.where(legal[codes] & ~np.isnat(days), founded, np.datetime64("NaT"))
+    with np.errstate(invalid="ignore"):
+        young = ~np.isnat(founded) & ((days - founded).astype("timedelta64[D]").astype(np.int64) < NEW_SUPPLIER_DAYS)
+    return young.astype(float)
+
+
+def _winner_shares(processes: pa.Table, frame: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Return the process winner's share of its buyer's awarded value in the year (NaN without an award value)."""
+
+    amounts, years = frame["awarded_amount"], frame["year"]
+    buyers, suppliers = processes.column("buyer_id"), processes.column("supplier_id")
+    counted = (
+        np.asarray(pc.is_valid(buyers).to_numpy(zero_copy_only=False))
+        & np.asarray(pc.is_valid(suppliers).to_numpy(zero_copy_only=False))
+        & ~np.isnan(amounts)
     )
+    shares = np.full(len(amounts), np.nan)
+    rows = np.flatnonzero(counted)
+    if len(rows) == 0:
+        return shares
+    buyer = first_seen(buyers.take(rows))[0]
+    supplier = first_seen(suppliers.take(rows))[0]
+    # A missing year never equals another (NaN): each such process is a buyer-year of its own.
+    known, year_code = np.unique(np.nan_to_num(years[rows], nan=-1.0), return_inverse=True)
+    year_code = np.where(np.isnan(years[rows]), len(known) + np.arange(len(rows)), year_code)
+    cell, cells = groups(buyer, year_code)
+    pair, pairs = groups(cell, supplier)
+    # bincount adds in row order, as the running sums it replaces did.
+    totals = np.bincount(cell, weights=amounts[rows], minlength=len(cells))
+    won = np.bincount(pair, weights=amounts[rows], minlength=len(pairs))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares[rows] = np.where(totals[cell] > 0, won[pair] / totals[cell], np.nan)
+    return shares
 
 
 def outcome(frame: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -446,7 +498,7 @@ def _holm(p_values: list[float]) -> list[float]:
 def _design(components: list[Component], frame: Mapping[str, np.ndarray]) -> np.ndarray:
     """Return the components' band dummies for every process of a frame."""
     parts = [_dummies(c, frame[c.column]) for c in components]
-    return np.column_stack(parts) if parts else np.zeros((len(frame["ocid"]), 0))
+    return np.column_stack(parts) if parts else np.zeros((len(frame["year"]), 0))
 
 
 def _controls(frame: Mapping[str, np.ndarray], rows: np.ndarray, s: TrainingSettings) -> Controls:
@@ -463,7 +515,8 @@ def _controls(frame: Mapping[str, np.ndarray], rows: np.ndarray, s: TrainingSett
 
 
 def _take(frame: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    return {name: values[rows] for name, values in frame.items()}
+    # market_levels names the market codes: it is not one entry per process.
+    return {name: values if name == "market_levels" else values[rows] for name, values in frame.items()}
 
 
 def _auc(y: np.ndarray, scores: np.ndarray) -> float | None:
@@ -614,7 +667,7 @@ def _model_id(model: RiskModel) -> str:
 # -- scoring ---------------------------------------------------------------------------------------------------
 def index_of(model: RiskModel, frame: Mapping[str, np.ndarray]) -> np.ndarray:
     """Return the CRI of every process in a feature frame (NaN everywhere when the model kept no component)."""
-    n = len(frame["ocid"])
+    n = len(frame["year"])
     if not model.is_defined():
         return np.full(n, np.nan)
     cri = np.zeros(n)
@@ -624,26 +677,21 @@ def index_of(model: RiskModel, frame: Mapping[str, np.ndarray]) -> np.ndarray:
     return cri
 
 
+# Rows per call of the estimator: the design matrix of a chunk, not of every process, is held at once.
+CHUNK = 100_000
+
+
 def probability_of(model: RiskModel, frame: Mapping[str, np.ndarray]) -> np.ndarray:
     """Return the model's single-bid probability for every process (NaN where the process is not competitive)."""
-    design = np.column_stack([_design(model.components, frame), model.controls.design(frame)])
-    probability = model.estimator.predict_proba(design)[:, 1]
+    n = len(frame["year"])
+    probability = np.full(n, np.nan)
+    for start in range(0, n, CHUNK):
+        part = {name: values[start : start + CHUNK] for name, values in frame.items() if name != "market_levels"}
+        if "market_levels" in frame:
+            part["market_levels"] = frame["market_levels"]
+        design = np.column_stack([_design(model.components, part), model.controls.design(part)])
+        probability[start : start + CHUNK] = model.estimator.predict_proba(design)[:, 1]
     return np.where(frame["is_competitive"], probability, np.nan)
-
-
-def _flag_rows(flags: pa.Table | None) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Return out_flags rows by (unit, unit_id), and process flags also under ("process_of", ocid) via their ocid."""
-    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    if flags is None:
-        return found
-    for row in flags.to_pylist():
-        entry = {key: row[key] for key in ("indicator", "value", "threshold", "explanation", "fields")}
-        found.setdefault((row["unit"], row["unit_id"]), []).append(entry)
-    return found
-
-
-def _number(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
 
 
 def _codes(entries: list[dict[str, Any]]) -> str | None:
@@ -652,6 +700,144 @@ def _codes(entries: list[dict[str, Any]]) -> str | None:
 
 def _json(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False) if value else None
+
+
+def _json_number(value: float) -> str:
+    return json.dumps(value, allow_nan=False)
+
+
+FLAG_ENTRY = ("indicator", "value", "threshold", "explanation", "fields")
+# out_process_scores columns copied from models.competition.processes.
+PASSED_THROUGH = (
+    "ocid",
+    "year",
+    "buyer_id",
+    "procuring_entity_id",
+    "supplier_id",
+    "procurement_method",
+    "market",
+    "awarded_amount",
+    "tenderer_count",
+    "tenderer_count_source",
+)
+
+
+def _flag_entries(flags: pa.Table | None) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Return out_flags rows by (unit, unit_id), in out_flags order (only flagged units: a Python loop is fine)."""
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    if flags is None:
+        return found
+    for row in flags.select(["unit", "unit_id", *FLAG_ENTRY]).to_pylist():
+        found.setdefault((row["unit"], row["unit_id"]), []).append({key: row[key] for key in FLAG_ENTRY})
+    return found
+
+
+def _components(model: RiskModel, frame: Mapping[str, np.ndarray]) -> pa.Array:
+    """Return each process's components as JSON (what ``json.dumps`` writes), built per band, not per process."""
+    n = len(frame["year"])
+    if not model.is_defined():
+        return pa.nulls(n, pa.string())
+    parts = []
+    for component in sorted(model.components, key=lambda c: c.name):
+        values = frame[component.column]
+        bands = component.band_of(values)
+        heads = [
+            f'{json.dumps(component.name, ensure_ascii=False)}: {{"band": '
+            f'{json.dumps(component.describe_band(b), ensure_ascii=False)}, "contribution": '
+            f'{_json_number(round(component.weight * component.levels[b], 6))}, "level": '
+            f'{_json_number(round(component.levels[b], 6))}, "value": '
+            for b in range(component.n_bands())
+        ]
+        tail = f', "weight": {_json_number(round(component.weight, 6))}}}'
+        # Each distinct value is rounded and written once.
+        known = ~np.isnan(values)
+        distinct, inverse = np.unique(values[known], return_inverse=True)
+        texts = np.full(n, "null", dtype=object)
+        texts[known] = np.asarray([_json_number(round(float(v), 6)) for v in distinct.tolist()], dtype=object)[inverse]
+        parts.append(
+            pc.binary_join_element_wise(
+                pa.array(np.asarray(heads, dtype=object)[bands], pa.string()), pa.array(texts, pa.string()), tail, ""
+            )
+        )
+    joined = pc.binary_join_element_wise(*parts, ", ") if len(parts) > 1 else parts[0]
+    return pc.binary_join_element_wise("{", joined, "}", "")
+
+
+def scores(
+    con: Any,
+    model: RiskModel | None,
+    *,
+    currency: str,
+    flags: pa.Table | None = None,
+    processes: pa.Table | None = None,
+) -> dict[str, pa.Table]:
+    """Score every process of a connection's core tables; return the three score tables.
+
+    ``flags`` is ``out_flags`` (every flagged process, buyer and supplier then lists its flags); ``processes`` is
+    :func:`models.competition.processes` if already read. Without a model, or with one that kept no component, the
+    CRI is undefined. Arrays throughout: Python loops run over flagged units only.
+    """
+    from models.competition import processes as read_processes
+
+    digits = model.settings.market_digits if model is not None else MARKET_DIGITS
+    rows = processes if processes is not None else read_processes(con, digits=digits, currency=currency)
+    entries = _flag_entries(flags)
+    out_processes = _process_scores(rows, model, currency, entries)
+    canonical = _canonical(con, [unit_id for (unit, unit_id) in entries if unit in ("buyer", "tenderer")])
+    line = model.high_risk_line if model is not None else None
+    return {
+        "out_process_scores": out_processes,
+        "out_buyer_scores": _aggregate(
+            out_processes, "buyer_id", _unit_flags(entries, "buyer", canonical), _buyer_names(con), line, currency
+        ),
+        "out_supplier_scores": _aggregate(
+            out_processes,
+            "supplier_id",
+            _unit_flags(entries, "tenderer", canonical),
+            _supplier_names(rows),
+            line,
+            currency,
+        ),
+    }
+
+
+def _process_scores(
+    rows: pa.Table, model: RiskModel | None, currency: str, entries: dict[tuple[str, str], list[dict[str, Any]]]
+) -> pa.Table:
+    """Return ``out_process_scores`` for :func:`models.competition.processes`' rows."""
+    from transforms.tables import arrow_schema
+
+    frame = frame_of(rows)
+    n = rows.num_rows
+    cri = index_of(model, frame) if model is not None else np.full(n, np.nan)
+    probability = probability_of(model, frame) if model is not None else np.full(n, np.nan)
+    counts = frame["tenderer_count"]
+    competitive = frame["is_competitive"] & ~np.isnan(counts)
+    # The flags of each flagged process (Python over flagged processes only).
+    process_flags = {unit_id: found for (unit, unit_id), found in entries.items() if unit == "process"}
+    at = pc.index_in(rows.column("ocid"), pa.array(list(process_flags), pa.string()))
+    flagged = np.flatnonzero(np.asarray(pc.is_valid(at).to_numpy(zero_copy_only=False), dtype=bool))
+    flag_count = np.zeros(n, dtype=np.int64)
+    flag_codes = np.full(n, None, dtype=object)
+    flag_json = np.full(n, None, dtype=object)
+    for i, ocid in zip(flagged.tolist(), rows.column("ocid").take(flagged).to_pylist(), strict=True):
+        found = process_flags[ocid]
+        flag_count[i], flag_codes[i], flag_json[i] = len(found), _codes(found), _json(found)
+    columns = {
+        **{name: rows.column(name) for name in PASSED_THROUGH},
+        "awarded_currency": pa.repeat(pa.scalar(currency, pa.string()), n),
+        "is_single_bid": pa.array(counts == 1, pa.bool_(), mask=~competitive),
+        "single_bid_probability": pa.array(probability, pa.float64(), mask=np.isnan(probability)),
+        "cri": pa.array(cri, pa.float64(), mask=np.isnan(cri)),
+        "cri_status": pa.array(np.where(np.isnan(cri), "undefined", "calculated"), pa.string()),
+        "cri_components": _components(model, frame) if model is not None else pa.nulls(n, pa.string()),
+        "flag_count": pa.array(flag_count, pa.int64()),
+        "flag_codes": pa.array(flag_codes, pa.string()),
+        "flags": pa.array(flag_json, pa.string()),
+        "model_id": pa.repeat(pa.scalar(model.model_id if model is not None else None, pa.string()), n),
+    }
+    schema = arrow_schema("out_process_scores")
+    return pa.table([pc.cast(columns[f.name], f.type) for f in schema], schema=schema)
 
 
 def score(
@@ -663,167 +849,165 @@ def score(
     lists its flags) and ``tenderer_counts`` (``models.competition.tenderer_counts``). Without a model, or with one
     that kept no component, the CRI is undefined.
     """
-    from models.competition import main_currency
-    from transforms.tables import to_arrow
+    from models.competition import connect, currency_of
 
-    digits = model.settings.market_digits if model is not None else MARKET_DIGITS
-    currency = currency or main_currency(tables)
-    frame = features(tables, digits=digits, currency=currency)
-    n = len(frame["ocid"])
-    cri = index_of(model, frame) if model is not None else np.full(n, np.nan)
-    probability = probability_of(model, frame) if model is not None else np.full(n, np.nan)
-    model_id = model.model_id if model is not None else None
-    flags = _flag_rows(tables.get("out_flags"))
-    counts = frame["tenderer_count"]
-    single = np.where(frame["is_competitive"] & ~np.isnan(counts), counts == 1, False)
-    rows: list[dict[str, Any]] = []
-    for i in range(n):
-        ocid = str(frame["ocid"][i])
-        entries = flags.get(("process", ocid), [])
-        components: dict[str, Any] = {}
-        if model is not None and model.is_defined():
-            for component in model.components:
-                value = frame[component.column][i]
-                band = int(component.band_of(np.asarray([value]))[0])
-                components[component.name] = {
-                    "value": None if math.isnan(value) else round(float(value), 6),
-                    "band": component.describe_band(band),
-                    "level": round(component.levels[band], 6),
-                    "weight": round(component.weight, 6),
-                    "contribution": round(component.weight * component.levels[band], 6),
-                }
-        competitive = bool(frame["is_competitive"][i]) and not math.isnan(counts[i])
-        rows.append(
-            {
-                "ocid": ocid,
-                "year": None if math.isnan(frame["year"][i]) else int(frame["year"][i]),
-                "buyer_id": frame["buyer_id"][i],
-                "procuring_entity_id": frame["procuring_entity_id"][i],
-                "supplier_id": frame["supplier_id"][i],
-                "procurement_method": frame["method_name"][i],
-                "market": None if frame["market"][i] == "none" else frame["market"][i],
-                "awarded_amount": None
-                if math.isnan(frame["awarded_amount"][i])
-                else float(frame["awarded_amount"][i]),
-                "awarded_currency": currency,
-                "tenderer_count": None if math.isnan(counts[i]) else int(counts[i]),
-                "tenderer_count_source": frame["tenderer_count_source"][i],
-                "is_single_bid": bool(single[i]) if competitive else None,
-                "single_bid_probability": None if math.isnan(probability[i]) else float(probability[i]),
-                "cri": None if math.isnan(cri[i]) else float(cri[i]),
-                "cri_status": "undefined" if math.isnan(cri[i]) else "calculated",
-                "cri_components": _json(components),
-                "flag_count": len(entries),
-                "flag_codes": _codes(entries),
-                "flags": _json(entries),
-                "model_id": model_id,
-            }
-        )
-    organization = _canonical(tables)
-    buyers = _aggregate(rows, "buyer_id", flags, "buyer", organization, model, _buyer_names(tables))
-    suppliers = _aggregate(
-        rows,
-        "supplier_id",
-        flags,
-        "tenderer",
-        organization,
-        model,
-        {
-            supplier: name
-            for supplier, name in zip(frame["supplier_id"], frame["supplier_name"], strict=True)
-            if supplier
-        },
-    )
-    return {
-        "out_process_scores": to_arrow("out_process_scores", rows),
-        "out_buyer_scores": to_arrow("out_buyer_scores", buyers),
-        "out_supplier_scores": to_arrow("out_supplier_scores", suppliers),
-    }
+    with connect(tables) as con:
+        if tables.get("core_organization_map") is not None:
+            con.register("core_organization_map", tables["core_organization_map"])
+        return scores(con, model, currency=currency or currency_of(con), flags=tables.get("out_flags"))
 
 
-def _canonical(tables: Mapping[str, pa.Table]) -> dict[str, str]:
-    """Return party id → canonical id (core_organization_map), so flags on raw ids reach the canonical unit."""
-    mapping = tables.get("core_organization_map")
-    if mapping is None:
+def _canonical(con: Any, unit_ids: list[str]) -> dict[str, str]:
+    """Return party id → canonical id (core_organization_map) of flagged units, so their flags reach the unit."""
+    import duckdb
+
+    if not unit_ids:
         return {}
-    return {
-        party: canonical
-        for party, canonical in zip(
-            mapping.column("party_id").to_pylist(), mapping.column("canonical_id").to_pylist(), strict=True
+    try:
+        found = con.sql(
+            "SELECT party_id, canonical_id FROM core_organization_map "
+            "WHERE party_id IN (SELECT unnest($ids::VARCHAR[])) AND party_id <> '' AND canonical_id <> ''",
+            params={"ids": sorted(set(unit_ids))},
+        ).fetchall()
+    except duckdb.CatalogException:  # no organization map: every unit is its own canonical id
+        return {}
+    return {party: canonical for party, canonical in found}
+
+
+def _buyer_names(con: Any) -> dict[str, str]:
+    """Return each buyer's name (canonical id, else the raw id): its first non-empty one in the table."""
+    from models.competition import one_thread
+
+    with one_thread(con):  # first() on one thread is the first in the table's order
+        return dict(
+            con.sql(
+                "SELECT coalesce(buyer_canonical_id, buyer_id) AS buyer, first(buyer_name) "
+                "FROM core_contracting_processes "
+                "WHERE coalesce(buyer_canonical_id, buyer_id) <> '' AND buyer_name <> '' GROUP BY ALL"
+            ).fetchall()
         )
-        if party and canonical
-    }
 
 
-def _buyer_names(tables: Mapping[str, pa.Table]) -> dict[str, str]:
-    processes = tables["core_contracting_processes"]
-    names: dict[str, str] = {}
-    for raw, canonical, name in zip(
-        processes.column("buyer_id").to_pylist(),
-        processes.column("buyer_canonical_id").to_pylist(),
-        processes.column("buyer_name").to_pylist(),
-        strict=True,
-    ):
-        key = canonical or raw
-        if key and name and key not in names:
-            names[key] = name
-    return names
+def _supplier_names(rows: pa.Table) -> dict[str, str | None]:
+    """Return each supplier's name: that of its last process (which may have none)."""
+
+    suppliers = rows.column("supplier_id")
+    present = np.flatnonzero(
+        np.asarray(pc.fill_null(pc.not_equal(suppliers, ""), False).to_numpy(zero_copy_only=False))
+    )
+    codes, names = first_seen(suppliers.take(present))
+    last = np.full(len(names), -1, dtype=np.int64)
+    np.maximum.at(last, codes, np.arange(len(codes)))
+    found = rows.column("supplier_name").take(present).take(last).to_pylist() if len(names) else []
+    return dict(zip(names, found, strict=True))
+
+
+def _unit_flags(
+    entries: dict[tuple[str, str], list[dict[str, Any]]], unit: str, canonical: Mapping[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Return the flags raised on a kind of unit, by canonical id (raw ids that resolve to one pool their flags)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for (flag_unit, unit_id), listed in entries.items():
+        if flag_unit == unit:
+            found.setdefault(canonical.get(unit_id, unit_id), []).extend(listed)
+    return found
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _aggregate(
-    rows: list[dict[str, Any]],
+    processes: pa.Table,
     key: str,
-    flags: dict[tuple[str, str], list[dict[str, Any]]],
-    unit: str,
-    organization: dict[str, str],
-    model: RiskModel | None,
-    names: Mapping[Any, Any],
-) -> list[dict[str, Any]]:
-    """Aggregate process scores per (unit, year), with the flags raised on the unit itself."""
-    unit_flags: dict[str, list[dict[str, Any]]] = {}
-    for (flag_unit, unit_id), entries in flags.items():
-        if flag_unit == unit:
-            unit_flags.setdefault(organization.get(unit_id, unit_id), []).extend(entries)
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for row in rows:
-        if row[key] is not None and row["year"] is not None:
-            groups.setdefault((row[key], row["year"]), []).append(row)
-    line = model.high_risk_line if model is not None else None
-    result = []
-    for (unit_id, year), members in sorted(groups.items()):
-        scored = [r for r in members if r["cri"] is not None]
-        values = np.asarray([r["cri"] for r in scored], dtype=float)
-        amounts = np.asarray([r["awarded_amount"] or 0.0 for r in scored], dtype=float)
-        counted = [r for r in members if r["is_single_bid"] is not None]
-        process_counts: dict[str, int] = {}
-        for r in members:
-            for code in (r["flag_codes"] or "").split("|"):
-                if code:
-                    process_counts[code] = process_counts.get(code, 0) + 1
-        entries = unit_flags.get(unit_id, [])
-        aggregated: dict[str, Any] = {
-            key: unit_id,
-            "year": year,
-            f"{'buyer' if key == 'buyer_id' else 'supplier'}_name": names.get(unit_id),
-            "process_count": len(members),
-            "awarded_amount": float(sum(r["awarded_amount"] or 0.0 for r in members)),
-            "awarded_currency": members[0]["awarded_currency"],
-            "single_bid_share": sum(bool(r["is_single_bid"]) for r in counted) / len(counted) if counted else None,
-            "scored_process_count": len(scored),
-            "cri_mean": float(values.mean()) if len(values) else None,
-            "cri_median": float(np.median(values)) if len(values) else None,
-            "cri_value_weighted": float(np.average(values, weights=amounts)) if amounts.sum() > 0 else None,
-            "high_risk_share": float(np.mean(values >= line)) if len(values) and line is not None else None,
-            "flagged_process_count": sum(1 for r in members if r["flag_count"]),
-            "process_flag_counts": _json(dict(sorted(process_counts.items()))),
-            "flag_codes": _codes(entries),
-            "flags": _json(entries),
-            "model_id": members[0]["model_id"],
-        }
-        if key == "supplier_id":
-            aggregated["buyer_count"] = len({r["buyer_id"] for r in members if r["buyer_id"]})
-        result.append(aggregated)
-    return result
+    unit_flags: dict[str, list[dict[str, Any]]],
+    names: Mapping[str, Any],
+    line: float | None,
+    currency: str,
+) -> pa.Table:
+    """Aggregate ``out_process_scores`` per (unit, year), with the flags raised on the unit itself.
+
+    Every group at once: sums add in process order (bincount) or as NumPy's own mean, median and average would
+    (``models.grouped``), so the numbers are those of a loop over groups.
+    """
+    from transforms.tables import arrow_schema
+
+    table = "out_buyer_scores" if key == "buyer_id" else "out_supplier_scores"
+    schema = arrow_schema(table)
+    units, years = processes.column(key), processes.column("year")
+    rows = np.flatnonzero(_mask(pc.and_(pc.is_valid(units), pc.is_valid(years))))
+    if len(rows) == 0:
+        return schema.empty_table()
+    # Groups in (unit id, year) order; within a group, processes keep their order (the sort is stable).
+    keyed = pa.table({"unit": units.take(rows), "year": years.take(rows), "row": pa.array(rows)})
+    keyed = keyed.take(pc.sort_indices(keyed, [("unit", "ascending"), ("year", "ascending"), ("row", "ascending")]))
+    rows = keyed.column("row").to_numpy()
+    unit_code, year_code = first_seen(keyed.column("unit"))[0], keyed.column("year").to_numpy()
+    new = np.concatenate([[True], (unit_code[1:] != unit_code[:-1]) | (year_code[1:] != year_code[:-1])])
+    starts, group = np.flatnonzero(new), np.cumsum(new) - 1
+    count = len(starts)
+    single = processes.column("is_single_bid").take(rows)
+    counted = np.bincount(group, weights=_mask(pc.is_valid(single)), minlength=count)
+    awarded = np.nan_to_num(numbers(processes.column("awarded_amount").take(rows)), nan=0.0)
+    cri = numbers(processes.column("cri").take(rows))
+    scored = ~np.isnan(cri)
+    values, amounts, members = cri[scored], awarded[scored], group[scored]
+    scored_count = np.bincount(members, minlength=count)
+    flag_count = processes.column("flag_count").take(rows).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.bincount(group, weights=_mask(single), minlength=count) / counted
+        mean = pairwise_sums(values, members, count) / scored_count
+        weight = pairwise_sums(amounts, members, count)
+        value_weighted = np.where(weight > 0, pairwise_sums(values * amounts, members, count) / weight, np.nan)
+        high = (
+            np.bincount(members, weights=values >= line, minlength=count) / scored_count
+            if line is not None
+            else np.full(count, np.nan)
+        )
+    # Each group's flags per code (Python over flagged processes only) and the unit's own flags.
+    tallies: dict[int, dict[str, int]] = {}
+    flagged = np.flatnonzero(flag_count > 0)
+    listed = processes.column("flag_codes").take(rows[flagged]).to_pylist()
+    for g, codes in zip(group[flagged].tolist(), listed, strict=True):
+        tally = tallies.setdefault(g, {})
+        for code in codes.split("|"):
+            tally[code] = tally.get(code, 0) + 1
+    unit_ids = keyed.column("unit").take(starts).to_pylist()
+    own = [unit_flags.get(unit_id, []) for unit_id in unit_ids]
+
+    def nullable(array: np.ndarray) -> pa.Array:
+        return pa.array(array, pa.float64(), mask=np.isnan(array))
+
+    columns: dict[str, Any] = {
+        key: keyed.column("unit").take(starts),
+        "year": keyed.column("year").take(starts),
+        "buyer_name" if key == "buyer_id" else "supplier_name": pa.array(
+            [names.get(u) for u in unit_ids], pa.string()
+        ),
+        "process_count": pa.array(np.bincount(group, minlength=count), pa.int64()),
+        "awarded_amount": pa.array(np.bincount(group, weights=awarded, minlength=count), pa.float64()),
+        "awarded_currency": pa.repeat(pa.scalar(currency, pa.string()), count),
+        "single_bid_share": nullable(share),
+        "scored_process_count": pa.array(scored_count, pa.int64()),
+        "cri_mean": nullable(mean),
+        "cri_median": nullable(medians(values, members, count)),
+        "cri_value_weighted": nullable(value_weighted),
+        "high_risk_share": nullable(high),
+        "flagged_process_count": pa.array(np.bincount(group, weights=flag_count > 0, minlength=count), pa.int64()),
+        "process_flag_counts": pa.array(
+            [_json(dict(sorted(tallies[g].items()))) if g in tallies else None for g in range(count)], pa.string()
+        ),
+        "flag_codes": pa.array([_codes(found) for found in own], pa.string()),
+        "flags": pa.array([_json(found) for found in own], pa.string()),
+        "model_id": processes.column("model_id").take(rows[starts]),
+    }
+    if key == "supplier_id":
+        # Distinct non-empty buyers per group: count distinct (group, buyer) pairs.
+        buyers = processes.column("buyer_id").take(rows)
+        present = _mask(pc.not_equal(buyers, ""))
+        pairs = np.unique(group[present] * (len(rows) + 1) + first_seen(pc.fill_null(buyers, ""))[0][present])
+        columns["buyer_count"] = pa.array(np.bincount(pairs // (len(rows) + 1), minlength=count), pa.int64())
+    return pa.table([pc.cast(columns[f.name], f.type) for f in schema], schema=schema)
 
 
 # -- the artifact ----------------------------------------------------------------------------------------------

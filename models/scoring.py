@@ -1,29 +1,44 @@
 """The one scoring entry point for the pipeline: red flags, risk scores and competitiveness, as Arrow tables.
 
-:func:`score_all` takes the compiled releases and the core tables of one run and returns
+Scoring runs in two halves, so that a night costs what the night's data costs:
 
-- ``out_flags``: every indicator of the registry (Cardinal's and the others), one row per flagged unit and indicator
-  (``models.indicators.run_all``), sorted by indicator, unit and unit id;
-- ``out_process_scores``, ``out_buyer_scores``, ``out_supplier_scores``: the corruption-risk index
-  (``models.risk_index``) with the flags behind every process, buyer and supplier;
-- ``out_competition``: competitiveness per buyer, market and year (``models.competition``).
+- :func:`observe` streams compiled releases once and returns the observation tables (:data:`OBSERVATION_SCHEMAS`,
+  ``models.indicators.observations``): small typed facts per process, independent of every setting. The pipeline
+  observes only the processes that changed and keeps the other processes' rows from earlier nights.
+- :func:`score_observed` decides over a DuckDB connection holding the core tables and the observation tables (views
+  over Parquet in the pipeline) and returns
 
-It reads nothing but its arguments and the model artifact, and never the clock.
+  - ``out_flags``: every indicator of the registry (Cardinal's and the others), one row per flagged unit and
+    indicator, sorted by indicator, unit and unit id;
+  - ``out_process_scores``, ``out_buyer_scores``, ``out_supplier_scores``: the corruption-risk index
+    (``models.risk_index``) with the flags behind every process, buyer and supplier;
+  - ``out_competition``: competitiveness per buyer, market and year (``models.competition``).
+
+:func:`score_all` is both halves over compiled releases and Arrow tables in memory. Nothing here reads the clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from models.indicators.concentration import MARKET_DIGITS
+from models.indicators.observations import observation_schemas, observe
 from models.indicators.settings import IndicatorSettings
 
+LOG = logging.getLogger(__name__)
 OUTPUTS = ("out_flags", "out_process_scores", "out_buyer_scores", "out_supplier_scores", "out_competition")
+# Every observation table by name: what the pipeline stores beside the core tables (each has an ``ocid`` column).
+OBSERVATION_SCHEMAS: dict[str, pa.Schema] = observation_schemas()
+
+__all__ = ["OBSERVATION_SCHEMAS", "OUTPUTS", "ScoringSettings", "observe", "score_all", "score_observed"]
 
 
 @dataclass(frozen=True)
@@ -53,25 +68,86 @@ def _model(settings: ScoringSettings) -> Any:
     return settings.model
 
 
+def flags_table(report: Any) -> pa.Table:
+    """Return ``out_flags`` for a report of ``models.indicators``, sorted by indicator, unit and unit id."""
+    from models.indicators import flag_rows
+    from transforms.tables import to_arrow
+
+    table = to_arrow("out_flags", flag_rows(report))
+    return table.take(
+        pc.sort_indices(table, [("indicator", "ascending"), ("unit", "ascending"), ("unit_id", "ascending")])
+    )
+
+
+def _flags(con: Any, settings: ScoringSettings, order: pa.Array | None) -> pa.Table:
+    """Decide every indicator; return ``out_flags`` (the report's Python objects go when this returns)."""
+    from models import indicators
+
+    started = time.perf_counter()
+    report = indicators.decide(con, indicators_settings(settings), order=order)
+    out_flags = flags_table(report)
+    LOG.info("decided %d indicators: %d flags in %.1f s", len(report.outcomes), out_flags.num_rows,
+             time.perf_counter() - started)  # fmt: skip
+    return out_flags
+
+
+def _decide(con: Any, settings: ScoringSettings, order: pa.Array | None) -> dict[str, pa.Table]:
+    from models import competition, risk_index
+
+    out_flags = _flags(con, settings, order)
+    started = time.perf_counter()
+    with competition.relations(con):
+        currency = settings.currency or competition.currency_of(con)
+        model = _model(settings)
+        digits = model.settings.market_digits if model is not None else MARKET_DIGITS
+        processes = competition.processes(con, digits=settings.market_digits, currency=currency)
+        # Competitiveness first: its query needs memory, and the scores below hold a row per process.
+        out_competition = competition.competitiveness(
+            con, digits=settings.market_digits, currency=currency, rows=processes
+        )
+        LOG.info("competitiveness: %d rows in %.1f s", out_competition.num_rows, time.perf_counter() - started)
+        if digits != settings.market_digits:
+            processes = competition.processes(con, digits=digits, currency=currency)
+        scores = risk_index.scores(con, model, currency=currency, flags=out_flags, processes=processes)
+    LOG.info("scored %d processes in %.1f s", processes.num_rows, time.perf_counter() - started)
+    return {"out_flags": out_flags, **scores, "out_competition": out_competition}
+
+
+def indicators_settings(settings: ScoringSettings) -> IndicatorSettings:
+    """Return the indicator settings of a scoring run (a mapping of code → options runs every indicator)."""
+    from models.indicators import _as_settings
+
+    return _as_settings(settings.indicators)
+
+
+def score_observed(con: Any, settings: ScoringSettings | None = None) -> dict[str, pa.Table]:
+    """Return the five outputs from a DuckDB connection's core tables and observation tables (processes in ocid order).
+
+    ``con`` has a relation (table or view) named for each core table and each table of :data:`OBSERVATION_SCHEMAS`.
+    The observation tables must hold one compiled release's rows per ocid: the latest observation of each process.
+    """
+    return _decide(con, settings or ScoringSettings(), None)
+
+
 def score_all(
-    compiled: Sequence[dict[str, Any]],
+    compiled: Iterable[dict[str, Any]],
     tables: Mapping[str, pa.Table],
     settings: ScoringSettings | None = None,
 ) -> dict[str, pa.Table]:
-    """Return out_flags, out_process_scores, out_buyer_scores, out_supplier_scores and out_competition."""
-    from models import competition, risk_index
-    from models.indicators import run_all
-    from transforms.tables import to_arrow
+    """Return out_flags, out_process_scores, out_buyer_scores, out_supplier_scores and out_competition.
 
-    settings = settings or ScoringSettings()
-    flags = run_all(compiled, settings.indicators)
-    flags.sort(key=lambda flag: (flag["indicator"], flag["unit"], flag["unit_id"]))
-    out_flags = to_arrow("out_flags", flags)
-    currency = settings.currency or competition.main_currency(tables)
-    enriched = {**tables, "out_flags": out_flags, "tenderer_counts": competition.tenderer_counts(compiled)}
-    scores = risk_index.score(enriched, _model(settings), currency=currency)
-    return {
-        "out_flags": out_flags,
-        **scores,
-        "out_competition": competition.compute(enriched, digits=settings.market_digits, currency=currency),
-    }
+    Observes the compiled releases, registers the observations and the core tables in an in-memory DuckDB and
+    decides; processes are taken in the order of ``compiled``.
+    """
+    import duckdb
+
+    from models.competition import TABLES
+
+    observed = observe(compiled)
+    with duckdb.connect() as con:
+        for name, table in {
+            **observed,
+            **{n: t for n, t in tables.items() if n in (*TABLES, "core_organization_map")},
+        }.items():
+            con.register(name, table)
+        return _decide(con, settings or ScoringSettings(), observed["obs_processes"].column("ocid"))

@@ -148,20 +148,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_indicators(args: argparse.Namespace) -> int:
-    from models.indicators import cardinal, run, run_all
+    from models.indicators import cardinal, flag_rows, run
     from transforms import jsonio
     from transforms.errors import SourceError
 
     settings = cardinal.load_settings(Path(args.settings)) if args.settings else None
     try:
-        compiled = list(jsonio.read_jsonl(Path(args.file)))
+        # Streamed: only the observations of each release are kept, so memory follows them, not the file.
+        report = run(jsonio.read_jsonl(Path(args.file)), settings)
     except (OSError, ValueError) as exc:  # missing file or a line that is not JSON
         raise SourceError(f"cannot read compiled releases from {args.file}: {exc}") from None
     if args.format == "cardinal":
-        result = cardinal.results(run(compiled, settings), meta=not args.no_meta)
-        sys.stdout.write(jsonio.dumps(result).decode() + "\n")
+        sys.stdout.write(jsonio.dumps(cardinal.results(report, meta=not args.no_meta)).decode() + "\n")
     else:
-        for flag in run_all(compiled, settings):
+        for flag in flag_rows(report):
             sys.stdout.write(jsonio.dumps(flag).decode() + "\n")
     return 0
 

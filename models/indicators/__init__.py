@@ -1,26 +1,42 @@
 """The indicator registry: each indicator is one module with a code, a doc section and golden fixtures.
 
-Every indicator shares one interface: ``compute(context, options) -> Outcome``. The :class:`Context` holds *all*
-compiled releases that pass Cardinal's global rules (REFERENCE §6.1), so an indicator can work per process or make
-a pass over every process first (fences over all processes, ratios per buyer or tenderer). An :class:`Outcome`
-holds results in Cardinal's groups (OCID, Buyer, ProcuringEntity, Tenderer) and the indicator's Meta (quartiles and
-fences). :func:`run` runs the selected indicators; :func:`run_all` turns the results into ``out_flags`` rows;
+Every indicator works in two halves (``models.indicators.observations`` runs the first):
+
+- OBSERVE: one streaming pass over compiled releases extracts, per process, the small facts the indicator needs into
+  typed Arrow observation tables (``obs_*``). A row is a pure function of one release, never of settings, so the
+  pipeline observes only the processes that changed and keeps the rest.
+- DECIDE: ``decide(observed, options) -> Outcome`` reads the observation tables through DuckDB (:class:`Observed`),
+  applies the settings (Cardinal's global rules of REFERENCE §6.1, the main currency, the indicator's options) and
+  computes fences over all processes with arrays; Python loops run only over flagged units, to word explanations.
+
+An :class:`Outcome` holds results in Cardinal's groups (OCID, Buyer, ProcuringEntity, Tenderer) and the indicator's
+Meta (quartiles and fences). :func:`decide` runs the selected indicators over observations; :func:`run` observes
+compiled releases and decides; :func:`run_all` turns the results into ``out_flags`` rows;
 ``models.indicators.cardinal`` reads Cardinal's INI settings and writes Cardinal's JSON shape.
+
+Processes are taken in ocid order (as the pipeline stores them) or, for :func:`run`, in the order given: Cardinal's
+"first currency observed" and the first process of a flagged buyer or tenderer depend on it.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, TypeGuard
 
+import numpy as np
+import pyarrow as pa
+
 from models.indicators.settings import IndicatorSettings, IndicatorSettingsError
+from transforms.errors import SemaforoError
 
 Flag = dict[str, Any]
 Release = dict[str, Any]
+LOG = logging.getLogger(__name__)
 
 # Cardinal's groups, in its output order, and the out_flags unit each one becomes.
 GROUPS = ("OCID", "Buyer", "ProcuringEntity", "Tenderer")
@@ -52,6 +68,10 @@ MODULES += (
     "s001",
     "s002",
 )
+
+
+class IndicatorError(SemaforoError):
+    """The indicators cannot run on these observations (e.g. an ocid observed twice)."""
 
 
 # -- results ---------------------------------------------------------------------------------------------------
@@ -102,53 +122,99 @@ class Report:
     currency: str | None = None
 
 
-# -- the shared run context ----------------------------------------------------------------------------------
-@dataclass
-class Context:
-    """What every indicator of one run shares: the processes passing the global rules, and the global settings."""
+# -- the shared decide context -------------------------------------------------------------------------------
+# The processes a run decides on: obs_processes without the excluded ones, each with its rank (the run's process
+# order) and whether its prices may be compared. A temporary table of the run's DuckDB connection.
+PROCESSES = "_semaforo_decide_processes"
+ORDER = "_semaforo_decide_order"
+PREPARE_SQL = """
+CREATE OR REPLACE TEMP TABLE {processes} AS
+SELECT p.*, o.rank,
+       CASE WHEN len($include::VARCHAR[]) > 0 THEN coalesce(list_contains($include::VARCHAR[], p.details), false)
+            ELSE p.details IS NULL OR NOT list_contains($exclude::VARCHAR[], p.details) END AS compared
+FROM obs_processes AS p
+JOIN {order} AS o USING (ocid)
+WHERE p.details IS NULL OR NOT list_contains($exclusions::VARCHAR[], p.details)
+"""
+BY_OCID = "(SELECT ocid, row_number() OVER (ORDER BY ocid) AS rank FROM obs_processes)"
+TWICE_SQL = "SELECT ocid, count(*) AS n FROM obs_processes GROUP BY ocid HAVING count(*) > 1 ORDER BY ocid LIMIT 1"
 
-    releases: list[Release]
+
+@dataclass
+class Observed:
+    """What every indicator of one run shares: the DuckDB connection with the observations, settings, currency."""
+
+    con: Any  # duckdb.DuckDBPyConnection with a relation per observation table and the run's processes
     settings: IndicatorSettings
     currency: str | None = None
     memo: dict[str, Any] = field(default_factory=dict)
 
-    def price_compared(self, release: Release) -> bool:
-        """Return whether the process's bid prices may be compared (R024, R028, R036, R058)."""
-        return matches_details(
-            release,
-            self.settings.price_comparison_procurement_methods,
-            self.settings.no_price_comparison_procurement_methods,
-        )
-
-    def once(self, key: str, compute: Callable[[Context], Any]) -> Any:
-        """Compute a value shared by several indicators (e.g. R024 and R058's bid ratios) once per run."""
+    def once(self, key: str, compute: Callable[[Observed], Any]) -> Any:
+        """Compute a value shared by several indicators (e.g. R024 and R058's bid gaps) once per run."""
         if key not in self.memo:
             self.memo[key] = compute(self)
         return self.memo[key]
 
-    # Several indicators read the same views of each process; computing them once per run halves the time
-    # (the lookups are memory-bound on large runs). Each list is parallel to ``releases``.
-    def price_comparisons(self) -> list[bool]:
-        """Return whether each process's prices may be compared."""
-        flags: list[bool] = self.once("price_compared", lambda c: [c.price_compared(r) for r in c.releases])
-        return flags
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a query of an indicator (``{processes}`` names the run's processes); return it as Arrow."""
+        return self.con.sql(sql.format(processes=PROCESSES), params=dict(params or {})).to_arrow_table()
 
-    def submitted(self) -> list[list[dict[str, Any]]]:
-        """Return the submitted bids of each process."""
-        bids: list[list[dict[str, Any]]] = self.once("submitted", lambda c: [submitted_bids(r) for r in c.releases])
-        return bids
+    def processes(self, columns: str) -> pa.Table:
+        """Return columns of the run's processes (obs_processes and ``rank``, ``compared``), in the run's order."""
+        return self.query(f"SELECT rank, {columns} FROM {{processes}} ORDER BY rank")
 
-    def finals(self) -> list[tuple[list[dict[str, Any]], list[Any]] | None]:
-        """Return (active awards, bid details) of each process whose awards are final, else None."""
-        finals: list[tuple[list[dict[str, Any]], list[Any]] | None] = self.once(
-            "final_awards", lambda c: [final_awards(r) for r in c.releases]
+    def joined(
+        self,
+        table: str,
+        columns: str,
+        *,
+        where: str = "",
+        positioned: bool = False,
+        params: Mapping[str, Any] | None = None,
+    ) -> pa.Table:
+        """Return an observation table's rows for the run's processes, in process order (then their position)."""
+        order = "p.rank, o.position" if positioned else "p.rank"
+        condition = f"WHERE {where}" if where else ""
+        return self.query(
+            f"SELECT p.rank, p.ocid, {columns} FROM {table} AS o JOIN {{processes}} AS p USING (ocid) "
+            f"{condition} ORDER BY {order}",
+            params,
         )
-        return finals
+
+
+def first_row(con: Any, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
+    """Return a query's first row, or None (the whole result is read, so the connection is free again)."""
+    rows = con.sql(sql, params=dict(params or {})).fetchall()
+    return tuple(rows[0]) if rows else None
+
+
+# Indicators whose every decision but the global rules is per process observe the flags a process raises, in order:
+# (position, group, unit id, explanation). Replaying them in process order rebuilds the outcome.
+FLAG_CALLS: tuple[tuple[str, pa.DataType], ...] = (
+    ("position", pa.int32()),
+    ("group", pa.string()),
+    ("unit_id", pa.string()),
+    ("explanation", pa.string()),
+)
+FLAG_CALL_COLUMNS = "o.group, o.unit_id, o.explanation"
+
+
+def replay(outcome: Outcome, calls: Iterable[dict[str, Any]], value: float) -> None:
+    """Raise observed flags in order: a process unit as itself, any other unit naming the process."""
+    for call in calls:
+        group = call["group"]
+        outcome.flag(
+            group,
+            call["unit_id"],
+            value,
+            threshold=None,
+            explanation=call["explanation"],
+            ocid=None if group == "OCID" else call["ocid"],
+        )
 
 
 # -- the registry ----------------------------------------------------------------------------------------------
-Compute = Callable[[Context, dict[str, Any]], Outcome]
-CurrencyObserver = Callable[[Context, Release], str | None]
+Decide = Callable[[Observed, dict[str, Any]], Outcome]
 
 
 @dataclass(frozen=True)
@@ -160,13 +226,16 @@ class Indicator:
     stage: str
     fields: tuple[str, ...]
     formula: str
-    compute: Compute
+    decide: Decide
+    # The observation tables it reads besides obs_processes (models.indicators.observations).
+    observes: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     # Option name → parser (models.indicators.settings); an option not listed here is an error.
     options: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
-    # Indicators comparing money take part in choosing the main currency: (Cardinal's fold position, observer).
-    currency_observer: tuple[int, CurrencyObserver] | None = None
+    # Indicators comparing bid prices take part in choosing the main currency: (Cardinal's fold position, the
+    # obs_processes column holding the first currency it would see in a process whose prices may be compared).
+    currency_observer: tuple[int, str] | None = None
 
     def configure(self, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Validate and parse options; return them merged over the defaults."""
@@ -181,9 +250,9 @@ class Indicator:
                 raise IndicatorSettingsError(f"[{self.code}] {name}: {exc}") from None
         return parsed
 
-    def run(self, context: Context, options: Mapping[str, Any] | None = None) -> Outcome:
-        """Compute the indicator over the run's processes."""
-        return self.compute(context, self.configure(options))
+    def run(self, observed: Observed, options: Mapping[str, Any] | None = None) -> Outcome:
+        """Decide the indicator over the run's observations."""
+        return self.decide(observed, self.configure(options))
 
 
 REGISTRY: dict[str, Indicator] = {}
@@ -212,27 +281,6 @@ def registry() -> dict[str, Indicator]:
 def is_number(value: Any) -> TypeGuard[int | float]:
     """Return whether a JSON value is a number (booleans are not)."""
     return type(value) is int or type(value) is float
-
-
-def matches_details(release: Release, include: frozenset[str], exclude: frozenset[str]) -> bool:
-    """Match ``tender/procurementMethodDetails`` against an allow list (if non-empty) or else a deny list."""
-    tender = release.get("tender")
-    details = tender.get("procurementMethodDetails") if isinstance(tender, dict) else None
-    if isinstance(details, str):
-        return details in include if include else details not in exclude
-    # Without details a process passes a deny list but never an allow list.
-    return not include
-
-
-def skip_process(release: Any, exclusions: frozenset[str] = frozenset()) -> bool:
-    """Apply Cardinal's global exclusions: non-string ocid, cancelled tender, excluded procurementMethodDetails."""
-    if not isinstance(release, dict) or not isinstance(release.get("ocid"), str):
-        return True
-    tender = release.get("tender")
-    if not isinstance(tender, dict):
-        return False
-    details = tender.get("procurementMethodDetails")
-    return tender.get("status") == "cancelled" or (isinstance(details, str) and details in exclusions)
 
 
 def bid_details(release: Release) -> list[Any] | None:
@@ -307,7 +355,7 @@ def sole_active_supplier(active: list[dict[str, Any]]) -> str | None:
 
 
 # -- statistics, exactly as Cardinal computes them ---------------------------------------------------------------
-def quantile(values: Sequence[float], tau: float) -> float:
+def quantile(values: Sequence[float] | np.ndarray, tau: float) -> float:
     """Return the Hyndman–Fan type 8 (median-unbiased) quantile of *sorted* values, as statrs 0.16 (NaN if none)."""
     n = len(values)
     if tau < 0.0 or tau > 1.0 or n == 0:
@@ -315,16 +363,25 @@ def quantile(values: Sequence[float], tau: float) -> float:
     h = (n + 1.0 / 3.0) * tau + 1.0 / 3.0
     hf = int(h)  # truncation toward zero, like Rust's `as i64`
     if hf <= 0 or tau == 0.0:
-        return values[0]
+        return float(values[0])
     if hf >= n or tau == 1.0:
-        return values[-1]
-    a, b = values[hf - 1], values[hf]
+        return float(values[-1])
+    a, b = float(values[hf - 1]), float(values[hf])
     return a + (h - hf) * (b - a)
 
 
-def quartiles(values: Iterable[float]) -> tuple[float, float]:
+def ascending(values: Iterable[float] | np.ndarray) -> Sequence[float] | np.ndarray:
+    """Sort values exactly as Python's ``sorted`` would: a stable array sort, or ``sorted`` itself around NaN."""
+    array = values if isinstance(values, np.ndarray) else np.fromiter(values, dtype=float)
+    if np.isnan(array).any():
+        # NaN compares false both ways, so where it lands depends on the input order and timsort's own steps.
+        return sorted(array.tolist())
+    return np.sort(array, kind="stable")
+
+
+def quartiles(values: Iterable[float] | np.ndarray) -> tuple[float, float]:
     """Return Q1 and Q3 (type 8) of the values."""
-    ordered = sorted(values)
+    ordered = ascending(values)
     return quantile(ordered, 0.25), quantile(ordered, 0.75)
 
 
@@ -380,33 +437,73 @@ def selected(settings: IndicatorSettings) -> list[tuple[Indicator, Mapping[str, 
     return [(indicators[code], settings.indicators[code]) for code in indicators if code in settings.indicators]
 
 
-def main_currency(releases: Iterable[Release], context: Context, indicators: Iterable[Indicator]) -> str | None:
-    """Return the first currency the money-comparing indicators of a run observe, in Cardinal's order."""
-    observers: list[tuple[int, CurrencyObserver]] = []
+def main_currency(observed: Observed, indicators: Iterable[Indicator]) -> str | None:
+    """Return the first currency the bid-comparing indicators of a run observe, in Cardinal's order."""
+    observers: list[tuple[int, str]] = []
     for indicator in indicators:
         if indicator.currency_observer is not None and indicator.currency_observer not in observers:
             observers.append(indicator.currency_observer)
     # Cardinal folds each process through its indicators in turn, so "first" is per process, then fold position.
-    observers.sort(key=lambda pair: pair[0])
+    observers.sort()
     if not observers:
         return None
-    for release in releases:
-        for _, observe in observers:
-            currency = observe(context, release)
-            if currency is not None:
-                return currency
-    return None
+    # Only processes whose prices may be compared are looked at by these indicators.
+    columns = ", ".join(column for _, column in observers)
+    row = first_row(
+        observed.con,
+        f"SELECT coalesce({columns}) AS currency FROM {PROCESSES} WHERE compared AND coalesce({columns}) IS NOT NULL "
+        "ORDER BY rank LIMIT 1",
+    )
+    return str(row[0]) if row else None
+
+
+def decide(con: Any, settings: IndicatorSettings | None = None, *, order: pa.Array | None = None) -> Report:
+    """Decide the selected indicators over the observation tables of a DuckDB connection; return their outcomes.
+
+    Processes are taken in ocid order, or in ``order`` (their ocids, e.g. as read from a file) when it is given.
+    """
+    settings = settings or IndicatorSettings()
+    chosen = selected(settings)
+    twice = first_row(con, TWICE_SQL)
+    if twice is not None:
+        raise IndicatorError(
+            f"ocid {twice[0]!r} is observed {twice[1]} times: the indicators read one compiled release per process"
+        )
+    relation = BY_OCID
+    if order is not None:
+        con.register(ORDER, pa.table({"ocid": order, "rank": pa.array(range(len(order)), pa.int64())}))
+        relation = ORDER
+    params = {
+        "include": sorted(settings.price_comparison_procurement_methods),
+        "exclude": sorted(settings.no_price_comparison_procurement_methods),
+        "exclusions": sorted(settings.exclusions),
+    }
+    try:
+        con.execute(PREPARE_SQL.format(processes=PROCESSES, order=relation), params)
+        observed = Observed(con, settings)
+        observed.currency = settings.currency or main_currency(observed, (i for i, _ in chosen))
+        outcomes = {}
+        for indicator, options in chosen:
+            outcomes[indicator.code] = indicator.run(observed, options)
+            LOG.info("%s: %d flagged units", indicator.code, len(outcomes[indicator.code].results))
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {PROCESSES}")
+        if order is not None:
+            con.unregister(ORDER)
+    return Report(outcomes, observed.currency)
 
 
 def run(compiled: Iterable[Any], settings: IndicatorSettings | None = None) -> Report:
-    """Run the selected indicators over compiled releases with Cardinal's global rules; return their outcomes."""
-    settings = settings or IndicatorSettings()
-    chosen = selected(settings)
-    releases = [release for release in compiled if not skip_process(release, settings.exclusions)]
-    context = Context(releases, settings)
-    context.currency = settings.currency or main_currency(releases, context, (i for i, _ in chosen))
-    outcomes = {indicator.code: indicator.run(context, options) for indicator, options in chosen}
-    return Report(outcomes, context.currency)
+    """Observe compiled releases and decide the selected indicators with Cardinal's global rules, in input order."""
+    import duckdb
+
+    from models.indicators.observations import observe
+
+    tables = observe(compiled)
+    with duckdb.connect() as con:
+        for name, table in tables.items():
+            con.register(name, table)
+        return decide(con, settings, order=tables["obs_processes"].column("ocid"))
 
 
 def _as_settings(settings: IndicatorSettings | Mapping[str, Mapping[str, Any]] | None) -> IndicatorSettings:
@@ -416,11 +513,8 @@ def _as_settings(settings: IndicatorSettings | Mapping[str, Mapping[str, Any]] |
     return IndicatorSettings(indicators={code: settings.get(code) or {} for code in registry()})
 
 
-def run_all(
-    compiled: Iterable[Any], settings: IndicatorSettings | Mapping[str, Mapping[str, Any]] | None = None
-) -> list[Flag]:
-    """Run the indicators over compiled releases; return one ``out_flags`` row per flagged unit and indicator."""
-    report = run(compiled, _as_settings(settings))
+def flag_rows(report: Report) -> list[Flag]:
+    """Return one ``out_flags`` row per flagged unit and indicator of a report, in the report's order."""
     rows: list[Flag] = []
     for code, outcome in report.outcomes.items():
         fields = ", ".join(REGISTRY[code].fields)
@@ -441,3 +535,10 @@ def run_all(
                 }
             )
     return rows
+
+
+def run_all(
+    compiled: Iterable[Any], settings: IndicatorSettings | Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Flag]:
+    """Run the indicators over compiled releases; return one ``out_flags`` row per flagged unit and indicator."""
+    return flag_rows(run(compiled, _as_settings(settings)))

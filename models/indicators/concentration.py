@@ -18,21 +18,25 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from models.indicators import (
-    Context,
+    PROCESSES,
+    Observed,
     Outcome,
     Release,
+    first_row,
     is_number,
     organization_ids,
     quartiles,
-    sole_id,
     submitted_bids,
     upper_fence,
 )
-from models.indicators.postaward import moment, money, objects
+from models.indicators.postaward import moment, objects
 from models.indicators.settings import IndicatorSettingsError, decimal
 from transforms.sources.catalog import DIRECT_AWARD_THRESHOLDS
 
@@ -130,23 +134,6 @@ def process_year(release: Release) -> int | None:
     return when.astimezone(dt.UTC).year if when is not None else None
 
 
-def moments(context: Context) -> list[dt.datetime | None]:
-    """Return each process's start (:func:`process_moment`), computed once per run; parallel to the releases."""
-    found: list[dt.datetime | None] = context.once(
-        "concentration.moments", lambda ctx: [process_moment(release) for release in ctx.releases]
-    )
-    return found
-
-
-def years(context: Context) -> list[int | None]:
-    """Return each process's year (:func:`process_year`), computed once per run; parallel to the releases."""
-    found: list[int | None] = context.once(
-        "concentration.years",
-        lambda ctx: [when.astimezone(dt.UTC).year if when is not None else None for when in moments(ctx)],
-    )
-    return found
-
-
 def buyer_id(release: Release) -> str | None:
     """Return ``buyer/id`` if it is a string."""
     buyer = release.get("buyer")
@@ -207,52 +194,60 @@ def tenderer_count(release: Release) -> tuple[int, str] | None:
     return None
 
 
-def main_currency(context: Context) -> str | None:
+def main_currency(observed: Observed) -> str | None:
     """Return the run's main currency, else the first currency of an active award (Cardinal's "first observed")."""
-    if context.currency is not None:
-        return context.currency
+    if observed.currency is not None:
+        return observed.currency
 
-    def first(ctx: Context) -> str | None:
-        for release in ctx.releases:
-            for award in objects(release.get("awards")):
-                value = money(award) if award.get("status") == "active" else None
-                if value is not None:
-                    return value[1]
-        return None
+    def first(obs: Observed) -> str | None:
+        row = first_row(
+            obs.con, f"SELECT award_currency FROM {PROCESSES} WHERE award_currency IS NOT NULL ORDER BY rank LIMIT 1"
+        )
+        return str(row[0]) if row else None
 
-    currency: str | None = context.once("concentration.currency", first)
+    currency: str | None = observed.once("concentration.currency", first)
     return currency
 
 
-def awarded(release: Release, currency: str | None) -> list[tuple[str, float, dt.datetime | None]]:
-    """Return (sole supplier id, amount, award date) of each active award valued in the currency."""
-    found = []
-    for award in objects(release.get("awards")):
-        if award.get("status") != "active":
-            continue
-        supplier = sole_id(award.get("suppliers"))
-        value = money(award)
-        if supplier is None or value is None or value[1] != currency:
-            continue
-        found.append((supplier, value[0], moment(award.get("date"))))
+# A process's market (:func:`market`) over obs_processes ``p``, with $digits characters of the classification id.
+MARKET_SQL = (
+    "CASE WHEN p.classification_id IS NOT NULL THEN coalesce(nullif(p.classification_scheme, ''), 'unknown') || '-' "
+    "|| CASE WHEN $digits > 0 THEN substring(p.classification_id, 1, $digits) ELSE p.classification_id END END"
+)
+AWARDED_SQL = f"""
+SELECT p.rank, p.ocid, o.position, p.buyer_id, p.year, {MARKET_SQL} AS market, o.supplier_id, o.amount
+FROM obs_award_values AS o JOIN {{processes}} AS p USING (ocid)
+WHERE o.currency = $currency
+ORDER BY p.rank, o.position
+"""
+
+
+def awarded_values(observed: Observed, digits: int) -> pa.Table:
+    """Return the awards in the main currency with their process's buyer, year and market, in process order."""
+    found: pa.Table = observed.once(
+        f"concentration.awarded:{digits}",
+        lambda obs: obs.query(AWARDED_SQL, {"currency": main_currency(obs), "digits": digits}),
+    )
     return found
 
 
-def upper_or_threshold(values: Iterable[float], threshold: float | None) -> tuple[float | None, dict[str, float]]:
+def upper_or_threshold(
+    values: Iterable[float] | np.ndarray, threshold: float | None
+) -> tuple[float | None, dict[str, float]]:
     """Return the comparison line (a fixed threshold, else Q3 + 1.5·IQR of the values) and its Meta."""
     if threshold is not None:
         return threshold, {"threshold": threshold}
-    collected = list(values)
-    if not collected:
+    collected = values if isinstance(values, np.ndarray) else np.fromiter(values, dtype=float)
+    if len(collected) == 0:
         return None, {}
     q1, q3 = quartiles(collected)
     fence = upper_fence(q1, q3)
     return fence, {"q1": q1, "q3": q3, "upper_fence": fence}
 
 
-def exceeds(value: float, line: float, fixed: bool) -> bool:
+def exceeds(values: np.ndarray, line: float, fixed: bool) -> np.ndarray:
     """Compare with a line: a fixed threshold strictly (OCP: "> 40%"), a fence inclusively (Cardinal ≥ 0.0.5)."""
-    return value > line if fixed else value >= line
+    return np.asarray(values > line if fixed else values >= line, dtype=bool)
 
 
 # -- flagging ------------------------------------------------------------------------------------------------
@@ -270,6 +265,16 @@ def flag_worst(outcome: Outcome, hits: Iterable[Hit]) -> None:
         targets: list[str | None] = list(ocids) or [None]
         for ocid in targets:
             outcome.flag(group, key, value, threshold=threshold, explanation=explanation, ocid=ocid)
+
+
+def worst_hits(units: Sequence[int], values: Sequence[float]) -> list[int]:
+    """Return the index of the hit each unit keeps under :func:`flag_worst` (its first largest), units as first hit."""
+    kept: dict[int, int] = {}
+    for index, (unit, value) in enumerate(zip(units, values, strict=True)):
+        current = kept.get(unit)
+        if current is None or value > values[current]:
+            kept[unit] = index
+    return list(kept.values())
 
 
 def clusters(dated: list[tuple[dt.datetime, str]], window_days: int) -> list[list[str]]:

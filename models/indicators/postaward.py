@@ -12,6 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
+from models.grouped import first_seen, flagged
 from models.indicators import Outcome, Release, amount_and_currency, fmt, lower_fence, quartiles, upper_fence
 
 Money = tuple[float, str]
@@ -124,7 +128,7 @@ def earliest_award_date(release: Release) -> str | None:
 
 def fence_by_method(
     outcome: Outcome,
-    periods: dict[str, tuple[str, float]],
+    periods: pa.Table,
     *,
     side: str,
     threshold: float | None,
@@ -133,18 +137,19 @@ def fence_by_method(
 ) -> None:
     """Flag processes whose period (days) is extreme within its ``procurementMethod`` (R060, R061, R062).
 
-    ``periods`` maps ocid → (method, days). With ``threshold`` unset, each method with at least ``minimum`` periods
-    gets its fence (type 8 quartiles; ``lower``: Q1 − 1.5·IQR, flag ≤ it if it is positive; ``upper``: Q3 + 1.5·IQR,
-    flag ≥ it if it is positive); a fixed threshold applies to every method, strictly (< or >).
+    ``periods`` holds ``ocid``, ``method`` and ``days``, in process order. With ``threshold`` unset, each method with
+    at least ``minimum`` periods gets its fence (type 8 quartiles; ``lower``: Q1 − 1.5·IQR, flag ≤ it if it is
+    positive; ``upper``: Q3 + 1.5·IQR, flag ≥ it if it is positive); a fixed threshold applies to every method,
+    strictly (< or >).
     """
-    by_method: dict[str, list[float]] = {}
-    for method_name, days in periods.values():
-        by_method.setdefault(method_name, []).append(days)
-    lines: dict[str, float] = {}
-    for method_name, values in sorted(by_method.items()):
+    methods, names = first_seen(periods.column("method"))
+    days = periods.column("days").to_numpy()
+    lines = np.full(len(names), np.nan)
+    for index, method_name in sorted(enumerate(names), key=lambda pair: pair[1]):
         if threshold is not None:
-            lines[method_name] = threshold
+            lines[index] = threshold
             continue
+        values = days[methods == index]
         if len(values) < minimum:
             continue
         q1, q3 = quartiles(values)
@@ -152,22 +157,21 @@ def fence_by_method(
         outcome.meta.update({f"{method_name}_q1": q1, f"{method_name}_q3": q3, f"{method_name}_{side}_fence": fence})
         # A period is never negative in clean data: a fence at or below zero means no period is extreme.
         if fence > 0:
-            lines[method_name] = fence
-    for ocid, (method_name, days) in periods.items():
-        line = lines.get(method_name)
-        if line is None:
-            continue
+            lines[index] = fence
+    line = lines[methods]
+    with np.errstate(invalid="ignore"):
         if threshold is not None:
             hit = days < line if side == "lower" else days > line
         else:
             hit = days <= line if side == "lower" else days >= line
-        if hit:
-            kind = "threshold" if threshold is not None else f"{side} fence for {method_name} procedures"
-            outcome.flag(
-                "OCID",
-                ocid,
-                days,
-                threshold=line,
-                explanation=f"{describe} of {fmt(days)} days, {'below' if side == 'lower' else 'above'} the {kind} "
-                f"of {fmt(line)} days",
-            )
+    for row, limit in zip(flagged(periods, hit), line[hit].tolist(), strict=True):
+        method_name = row["method"]
+        kind = "threshold" if threshold is not None else f"{side} fence for {method_name} procedures"
+        outcome.flag(
+            "OCID",
+            row["ocid"],
+            row["days"],
+            threshold=limit,
+            explanation=f"{describe} of {fmt(row['days'])} days, {'below' if side == 'lower' else 'above'} the {kind} "
+            f"of {fmt(limit)} days",
+        )

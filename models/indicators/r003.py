@@ -20,7 +20,13 @@ import datetime as dt
 import re
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, register
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from models.grouped import flagged, flags
+from models.indicators import Indicator, Observed, Outcome, register
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import days_by_details, integer, pipe_separated
 
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -64,38 +70,50 @@ def whole_days(start: str, end: str) -> int | None:
     return delta // NS_PER_DAY if delta >= 0 else -(-delta // NS_PER_DAY)
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _periods(views: Views) -> list[Row]:
+    tender = views.tender
+    period = tender.get("tenderPeriod") if tender is not None else None
+    if not isinstance(period, dict):
+        return []
+    start, end = period.get("startDate"), period.get("endDate")
+    if not isinstance(start, str) or not isinstance(end, str):
+        return []
+    days = whole_days(start, end)
+    return [] if days is None else [(days,)]
+
+
+PERIODS = register_observation(
+    Observation(
+        "obs_submission_periods",
+        (("days", pa.int64()),),
+        _periods,
+        "Whole days from tender/tenderPeriod/startDate to endDate (RFC 3339, truncated toward zero), where both parse",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag each process whose submission period is shorter than the threshold for its method details."""
     outcome = Outcome()
     methods: frozenset[str] = options["procurement_methods"]
     by_details: dict[str, int] = options["procurement_method_details"]
-    for release in context.releases:
-        tender = release.get("tender")
-        if not isinstance(tender, dict):
-            continue
-        method = tender.get("procurementMethod")
-        if methods and not (isinstance(method, str) and method in methods):
-            continue
-        period = tender.get("tenderPeriod")
-        if not isinstance(period, dict):
-            continue
-        start, end = period.get("startDate"), period.get("endDate")
-        if not isinstance(start, str) or not isinstance(end, str):
-            continue
-        days = whole_days(start, end)
-        if days is None:
-            continue
-        details = tender.get("procurementMethodDetails")
-        threshold = by_details[details] if isinstance(details, str) and details in by_details else options["threshold"]
-        if days < threshold:
-            outcome.flag(
-                "OCID",
-                release["ocid"],
-                1.0,
-                threshold=float(threshold),
-                explanation=f"the submission period lasts {days} whole days, fewer than the minimum of {threshold} "
-                f"days for {details if isinstance(details, str) else 'this procedure'}",
-            )
+    rows = observed.joined(PERIODS.name, "p.method, p.details, o.days")
+    thresholds = np.full(rows.num_rows, options["threshold"], dtype=np.int64)
+    for name, minimum in by_details.items():
+        thresholds[flags(pc.equal(rows.column("details"), name))] = minimum
+    hit = rows.column("days").to_numpy() < thresholds
+    if methods:
+        hit &= flags(pc.is_in(rows.column("method"), pa.array(sorted(methods), pa.string())))
+    for row, threshold in zip(flagged(rows, hit), thresholds[hit].tolist(), strict=True):
+        details = row["details"]
+        outcome.flag(
+            "OCID",
+            row["ocid"],
+            1.0,
+            threshold=float(threshold),
+            explanation=f"the submission period lasts {row['days']} whole days, fewer than the minimum of "
+            f"{threshold} days for {details if details is not None else 'this procedure'}",
+        )
     return outcome
 
 
@@ -111,7 +129,8 @@ R003 = register(
             "tender/procurementMethodDetails",
         ),
         formula="whole days of (tenderPeriod/endDate − tenderPeriod/startDate) < threshold",
-        compute=compute,
+        decide=decide,
+        observes=(PERIODS.name,),
         defaults={"threshold": 15, "procurement_methods": frozenset(), "procurement_method_details": {}},
         reasons={
             "threshold": "Cardinal's default of 15 days; strict, so exactly 15 days is not short",

@@ -22,7 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, pct, register
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from models.grouped import flags
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.concentration import (
     THRESHOLDS_REASON,
     amounts_by_year,
@@ -34,17 +38,16 @@ from models.indicators.settings import natural, pipe_separated
 from models.indicators.splitting import purchases, split_hits
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag runs of purchases of one item class, each just below the threshold, by one buyer within a window."""
     outcome = Outcome()
     methods: frozenset[str] = options["procurement_methods"]
-    near = [
-        p
-        for p in purchases(context, options["thresholds"], options["digits"])
-        if (not methods or p.method in methods) and p.just_below(options["distance"])
-    ]
+    found = purchases(observed, options["thresholds"], options["digits"])
+    near = found.just_below(options["distance"])
+    if methods:
+        near &= flags(pc.is_in(found.table.column("method"), pa.array(sorted(methods), pa.string())))
     hits = split_hits(
-        near,
+        found.take(near),
         lambda p: (p.buyer, p.item_class),
         options["window_days"],
         lambda k, run, total: (
@@ -73,7 +76,8 @@ R011 = register(
         ),
         formula="≥ 2 purchases by one buyer of one item class within window_days, each in [threshold·(1−distance), "
         "threshold)",
-        compute=compute,
+        decide=decide,
+        observes=("obs_award_values",),
         defaults={
             "thresholds": default_thresholds(),
             "distance": 0.02,

@@ -22,62 +22,55 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, pct, register
-from models.indicators.concentration import (
-    Hit,
-    buyer_id,
-    exceeds,
-    flag_worst,
-    procuring_entity_id,
-    share_or_fence,
-    upper_or_threshold,
-    years,
-)
-from models.indicators.postaward import method
+import pyarrow.compute as pc
+
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, pct, register
+from models.indicators.concentration import Hit, exceeds, flag_worst, share_or_fence, upper_or_threshold
 from models.indicators.settings import natural, pipe_separated
 
+SHARES_SQL = """
+SELECT {unit} AS unit_id, year,
+       count(*) FILTER (WHERE list_contains($methods::VARCHAR[], method)) AS non_competitive,
+       count(*) AS processes,
+       min(rank) AS first
+FROM {{processes}}
+WHERE method IS NOT NULL AND year IS NOT NULL AND {unit} IS NOT NULL
+GROUP BY ALL
+ORDER BY first
+"""
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag buyers and procuring entities with an outlying share of non-competitive procedures."""
     outcome = Outcome()
-    methods: frozenset[str] = options["non_competitive_methods"]
-    counts: dict[str, dict[tuple[str, int], list[int]]] = {"Buyer": {}, "ProcuringEntity": {}}
-    for release, year in zip(context.releases, years(context), strict=True):
-        method_name = method(release)
-        if method_name is None or year is None:
-            continue
-        for group, key in (("Buyer", buyer_id(release)), ("ProcuringEntity", procuring_entity_id(release))):
-            if key is not None:
-                pair = counts[group].setdefault((key, year), [0, 0])
-                pair[0] += method_name in methods
-                pair[1] += 1
+    methods = sorted(options["non_competitive_methods"])
     threshold, fixed = options["threshold"], options["threshold"] is not None
     hits: list[Hit] = []
-    for group, by_unit in counts.items():
-        shares = {
-            unit: n / total
-            for unit, (n, total) in by_unit.items()
-            if total >= options["minimum_contracting_processes"]
-        }
-        line, meta = upper_or_threshold(shares.values(), threshold)
+    for group, unit in (("Buyer", "buyer_id"), ("ProcuringEntity", "procuring_entity_id")):
+        # One row per (organisation, year), in order of first appearance.
+        counts = observed.query(SHARES_SQL.format(unit=unit), {"methods": methods})
+        counts = counts.filter(pc.greater_equal(counts.column("processes"), options["minimum_contracting_processes"]))
+        shares = counts.column("non_competitive").to_numpy() / counts.column("processes").to_numpy()
+        line, meta = upper_or_threshold(shares, threshold)
         if not fixed:
             outcome.meta.update({f"{group}_{name}": value for name, value in meta.items()})
         if line is None or (not fixed and not line > 0):
             continue
-        for (key, year), ratio in shares.items():
-            if exceeds(ratio, line, fixed):
-                n, total = by_unit[key, year]
-                hits.append(
-                    (
-                        group,
-                        key,
-                        ratio,
-                        line,
-                        f"{n} of {total} procedures in {year} used a non-competitive method ({pct(ratio)}), above "
-                        f"the {'threshold' if fixed else 'upper fence'} of {pct(line)}",
-                        [],
-                    )
+        hit = exceeds(shares, line, fixed)
+        for row, ratio in zip(flagged(counts, hit), shares[hit].tolist(), strict=True):
+            hits.append(
+                (
+                    group,
+                    row["unit_id"],
+                    ratio,
+                    line,
+                    f"{row['non_competitive']} of {row['processes']} procedures in {row['year']} used a "
+                    f"non-competitive method ({pct(ratio)}), above the {'threshold' if fixed else 'upper fence'} of "
+                    f"{pct(line)}",
+                    [],
                 )
+            )
     flag_worst(outcome, hits)
     return outcome
 
@@ -89,7 +82,7 @@ R013 = register(
         stage="tender",
         fields=("tender/procurementMethod", "buyer/id", "tender/procuringEntity/id"),
         formula="share of processes with procurementMethod in non_competitive_methods per buyer and year >= fence",
-        compute=compute,
+        decide=decide,
         defaults={
             "threshold": None,
             "non_competitive_methods": frozenset({"direct", "limited"}),

@@ -17,32 +17,48 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, is_number, register
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from models.grouped import flagged, flags
+from models.indicators import Indicator, Observed, Outcome, is_number, register
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import pipe_separated
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _single(views: Views) -> list[Row]:
+    tender = views.tender
+    count = tender.get("numberOfTenderers") if tender is not None else None
+    # REFERENCE: "a number equal to 1", so 1.0 counts too (Cardinal's serde reads only the integer 1).
+    if tender is None or not (is_number(count) and count == 1):
+        return []
+    method = tender.get("procurementMethod")
+    return [
+        (f"numberOfTenderers = 1 in a {method} procedure ({tender.get('procurementMethodDetails', 'no details')})",)
+    ]
+
+
+SINGLE_BIDS = register_observation(
+    Observation(
+        "obs_single_bids",
+        (("explanation", pa.string()),),
+        _single,
+        "Processes whose tender/numberOfTenderers is a number equal to 1, with the method and details as published",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag each single-bid process of the selected methods."""
     outcome = Outcome()
     methods: frozenset[str] = options["procurement_methods"]
-    for release in context.releases:
-        tender = release.get("tender")
-        if not isinstance(tender, dict):
-            continue
-        method = tender.get("procurementMethod")
-        if methods and not (isinstance(method, str) and method in methods):
-            continue
-        count = tender.get("numberOfTenderers")
-        # REFERENCE: "a number equal to 1", so 1.0 counts too (Cardinal's serde reads only the integer 1).
-        if is_number(count) and count == 1:
-            outcome.flag(
-                "OCID",
-                release["ocid"],
-                1.0,
-                threshold=1.0,
-                explanation=f"numberOfTenderers = 1 in a {method} procedure "
-                f"({tender.get('procurementMethodDetails', 'no details')})",
-            )
+    rows = observed.joined(SINGLE_BIDS.name, "p.method, o.explanation")
+    hit = np.ones(rows.num_rows, dtype=bool)
+    if methods:
+        hit = flags(pc.is_in(rows.column("method"), pa.array(sorted(methods), pa.string())))
+    for row in flagged(rows, hit):
+        outcome.flag("OCID", row["ocid"], 1.0, threshold=1.0, explanation=row["explanation"])
     return outcome
 
 
@@ -53,7 +69,8 @@ R018 = register(
         stage="award",
         fields=("tender/numberOfTenderers", "tender/procurementMethod"),
         formula="numberOfTenderers == 1 and procurementMethod in procurement_methods",
-        compute=compute,
+        decide=decide,
+        observes=(SINGLE_BIDS.name,),
         defaults={"procurement_methods": frozenset({"open", "selective"})},
         reasons={"procurement_methods": "Cardinal's default scope; direct awards have one bidder by design"},
         options={"procurement_methods": pipe_separated},

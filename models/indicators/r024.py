@@ -19,16 +19,16 @@ Output: OCID → d; Tenderer → 0.0 for the winner and the runner-up. Meta: q1,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
+from models.grouped import flagged, numbers
 from models.indicators import (
-    Context,
     Indicator,
+    Observed,
     Outcome,
-    Release,
     amount_and_currency,
-    final_awards,
     fmt,
     lower_fence,
     pct,
@@ -37,18 +37,12 @@ from models.indicators import (
     sole_active_supplier,
     sole_id,
 )
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import decimal
 
-
-@dataclass(frozen=True)
-class SecondLowestBid:
-    """A price-compared process: the winner's and the runner-up's lowest valid bids and their relative gap."""
-
-    winner: str
-    runner_up: str
-    winning_amount: float
-    runner_up_amount: float
-    ratio: float
+# Cardinal computes the second-lowest bid ratios before any other indicator looks at a process; the first currency
+# they would see is obs_processes' bid_currency.
+CURRENCY_OBSERVER = (0, "bid_currency")
 
 
 def divide(numerator: float, denominator: float) -> float:
@@ -73,43 +67,22 @@ def valid_single_bids(details: list[Any]) -> list[tuple[str, float, str]]:
     return bids
 
 
-def _candidate_bids(
-    compared: bool, final: tuple[list[dict[str, Any]], list[Any]] | None
-) -> tuple[str, list[tuple[str, float, str]]] | None:
-    if not compared or final is None:
-        return None
-    supplier = sole_active_supplier(final[0])
+def _gaps(views: Views) -> list[Row]:
+    """Return the gap in each currency of the valid single-tenderer bids (the main currency is chosen later)."""
+    if views.final is None:
+        return []
+    supplier = sole_active_supplier(views.final[0])
     if supplier is None:
-        return None
-    return supplier, valid_single_bids(final[1])
-
-
-def observe_currency(context: Context, release: Release) -> str | None:
-    """Return the first currency R024 and R058 would see in this process (a candidate main currency)."""
-    candidates = _candidate_bids(context.price_compared(release), final_awards(release))
-    if candidates is None or not candidates[1]:
-        return None
-    return candidates[1][0][2]
-
-
-# Cardinal computes the second-lowest bid ratios before any other indicator looks at a process.
-CURRENCY_OBSERVER = (0, observe_currency)
-
-
-def second_lowest_bids(context: Context) -> dict[str, SecondLowestBid]:
-    """Compute the gap between the winning bid and the lowest other valid bid per qualifying process."""
-    gaps: dict[str, SecondLowestBid] = {}
-    for release, compared, final in zip(context.releases, context.price_comparisons(), context.finals(), strict=True):
-        candidates = _candidate_bids(compared, final)
-        if candidates is None:
-            continue
-        supplier, bids = candidates
+        return []
+    bids = valid_single_bids(views.final[1])
+    rows: list[Row] = []
+    for main in dict.fromkeys(currency for _, _, currency in bids):
         winning: float | None = None
         lowest: float | None = None
         runner_up = ""
         for tenderer, amount, currency in bids:
             # Bids in another currency than the main one cannot be compared and are ignored.
-            if currency != context.currency:
+            if currency != main:
                 continue
             if tenderer == supplier:
                 # If the winner submitted several bids, its lowest is the winning bid.
@@ -119,24 +92,51 @@ def second_lowest_bids(context: Context) -> dict[str, SecondLowestBid]:
                 lowest, runner_up = amount, tenderer
         # If the lowest bid did not win, the award criteria were not price-only, as this indicator assumes.
         if winning is not None and lowest is not None and lowest >= winning:
-            gaps[release["ocid"]] = SecondLowestBid(
-                supplier, runner_up, winning, lowest, divide(lowest - winning, winning)
-            )
-    return gaps
+            rows.append((main, supplier, runner_up, winning, lowest, divide(lowest - winning, winning)))
+    return rows
 
 
-def shared_gaps(context: Context) -> dict[str, SecondLowestBid]:
+GAPS = register_observation(
+    Observation(
+        "obs_bid_gaps",
+        (
+            ("currency", pa.string()),
+            ("winner", pa.string()),
+            ("runner_up", pa.string()),
+            ("winning_amount", pa.float64()),
+            ("runner_up_amount", pa.float64()),
+            ("ratio", pa.float64()),
+        ),
+        _gaps,
+        "Per currency of a process with final awards and one active award to one supplier: the winner's and the "
+        "runner-up's lowest valid single-tenderer bids and (runner-up − winner) / winner, where the winner's is lower",
+    )
+)
+
+
+def second_lowest_bids(observed: Observed) -> pa.Table:
+    """Return the gaps in the main currency of the processes whose prices may be compared, in process order."""
+    return observed.joined(
+        GAPS.name,
+        "o.winner, o.runner_up, o.winning_amount, o.runner_up_amount, o.ratio",
+        where="p.compared AND o.currency = $currency",
+        params={"currency": observed.currency},
+    )
+
+
+def shared_gaps(observed: Observed) -> pa.Table:
     """Return the second-lowest bid gaps, computed once per run for R024 and R058."""
-    gaps: dict[str, SecondLowestBid] = context.once("second_lowest_bids", second_lowest_bids)
+    gaps: pa.Table = observed.once("second_lowest_bids", second_lowest_bids)
     return gaps
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes whose runner-up bid is a low outlier above the winning bid."""
     outcome = Outcome()
-    gaps = shared_gaps(context)
+    gaps = shared_gaps(observed)
+    ratios = numbers(gaps.column("ratio"))
     if options["threshold"] is None:
-        q1, q3 = quartiles(gap.ratio for gap in gaps.values())
+        q1, q3 = quartiles(ratios)
         outcome.meta.update(q1=q1, q3=q3)
         fence = lower_fence(q1, q3)
     else:
@@ -146,26 +146,26 @@ def compute(context: Context, options: dict[str, Any]) -> Outcome:
     # The gap is never negative: if Q1 or the fence is 0, three quarters of processes would be flagged.
     if not (q1 > 0.0 and fence > 0.0):
         return outcome
-    for ocid, gap in gaps.items():
-        if gap.ratio <= fence:
+    for gap in flagged(gaps, ratios <= fence):
+        ocid = gap["ocid"]
+        outcome.flag(
+            "OCID",
+            ocid,
+            gap["ratio"],
+            threshold=fence,
+            explanation=f"the second-lowest valid bid ({fmt(gap['runner_up_amount'])}) is only {pct(gap['ratio'])} "
+            f"above the winning bid ({fmt(gap['winning_amount'])}), at or below the lower fence of {pct(fence)}",
+        )
+        for role, tenderer in (("winner", gap["winner"]), ("runner-up", gap["runner_up"])):
             outcome.flag(
-                "OCID",
-                ocid,
-                gap.ratio,
+                "Tenderer",
+                tenderer,
+                0.0,
                 threshold=fence,
-                explanation=f"the second-lowest valid bid ({fmt(gap.runner_up_amount)}) is only {pct(gap.ratio)} "
-                f"above the winning bid ({fmt(gap.winning_amount)}), at or below the lower fence of {pct(fence)}",
+                explanation=f"{role} in {ocid}, where the second-lowest valid bid is only {pct(gap['ratio'])} "
+                f"above the winning bid (lower fence {pct(fence)})",
+                ocid=ocid,
             )
-            for role, tenderer in (("winner", gap.winner), ("runner-up", gap.runner_up)):
-                outcome.flag(
-                    "Tenderer",
-                    tenderer,
-                    0.0,
-                    threshold=fence,
-                    explanation=f"{role} in {ocid}, where the second-lowest valid bid is only {pct(gap.ratio)} "
-                    f"above the winning bid (lower fence {pct(fence)})",
-                    ocid=ocid,
-                )
     return outcome
 
 
@@ -184,7 +184,8 @@ R024 = register(
             "tender/procurementMethodDetails",
         ),
         formula="d = (runner-up's lowest valid bid − winner's lowest valid bid) / winner's; d <= Q1 − 1.5·IQR",
-        compute=compute,
+        decide=decide,
+        observes=(GAPS.name,),
         defaults={"threshold": None},
         reasons={"threshold": "unset: the lower fence Q1 − 1.5·IQR of all processes' d (Cardinal's default)"},
         options={"threshold": decimal},

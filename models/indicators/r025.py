@@ -18,10 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
+from models.grouped import first_seen, flags
 from models.indicators import (
-    Context,
     Indicator,
+    Observed,
     Outcome,
+    ascending,
     fmt,
     lower_fence,
     quantile,
@@ -30,37 +35,49 @@ from models.indicators import (
     sole_active_supplier,
     sole_id,
 )
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import decimal, natural
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _tenderers(views: Views) -> list[Row]:
+    if views.final is None:
+        return []
+    supplier = sole_active_supplier(views.final[0])
+    if supplier is None:
+        return []
+    # Each tenderer counts once per process, however many bids it submitted.
+    tenderers = dict.fromkeys(
+        tenderer
+        for bid in views.final[1]
+        if isinstance(bid, dict)
+        and bid.get("status") == "valid"
+        and (tenderer := sole_id(bid.get("tenderers"))) is not None
+    )
+    return [(position, tenderer, tenderer == supplier) for position, tenderer in enumerate(tenderers)]
+
+
+VALID_TENDERERS = register_observation(
+    Observation(
+        "obs_valid_tenderers",
+        (("position", pa.int32()), ("tenderer_id", pa.string()), ("is_winner", pa.bool_())),
+        _tenderers,
+        "Each distinct tenderer with a valid single-tenderer bid in a process with final awards and one active award "
+        "to one supplier, and whether it is that supplier",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag top tenderers whose share of wins is a low outlier."""
     outcome = Outcome()
-    won: dict[str, int] = {}
-    submitted: dict[str, int] = {}
-    for final in context.finals():
-        if final is None:
-            continue
-        active, details = final
-        supplier = sole_active_supplier(active)
-        if supplier is None:
-            continue
-        # Each tenderer counts once per process, however many bids it submitted.
-        tenderers = dict.fromkeys(
-            tenderer
-            for bid in details
-            if isinstance(bid, dict)
-            and bid.get("status") == "valid"
-            and (tenderer := sole_id(bid.get("tenderers"))) is not None
-        )
-        for tenderer in tenderers:
-            won[tenderer] = won.get(tenderer, 0) + (tenderer == supplier)
-            submitted[tenderer] = submitted.get(tenderer, 0) + 1
-
-    ratios = {tenderer: won[tenderer] / count for tenderer, count in submitted.items()}
-    top = quantile(sorted(float(count) for count in submitted.values()), options["percentile"] / 100.0)
+    rows = observed.joined(VALID_TENDERERS.name, "o.tenderer_id, o.is_winner", positioned=True)
+    codes, tenderers = first_seen(rows.column("tenderer_id"))
+    submitted = np.bincount(codes, minlength=len(tenderers))
+    won = np.bincount(codes, weights=flags(rows.column("is_winner")), minlength=len(tenderers)).astype(np.int64)
+    ratios = won / submitted
+    top = quantile(ascending(submitted.astype(float)), options["percentile"] / 100.0)
     if options["threshold"] is None:
-        q1, q3 = quartiles(ratios.values())
+        q1, q3 = quartiles(ratios)
         outcome.meta.update(q1=q1, q3=q3)
         fence = lower_fence(q1, q3)
     else:
@@ -69,17 +86,17 @@ def compute(context: Context, options: dict[str, Any]) -> Outcome:
     # A ratio is never negative: if Q1 or the fence is 0, most top tenderers would be flagged.
     if not (q1 > 0.0 and fence > 0.0):
         return outcome
-    for tenderer, ratio in ratios.items():
-        if submitted[tenderer] >= top and ratio <= fence:
-            outcome.flag(
-                "Tenderer",
-                tenderer,
-                ratio,
-                threshold=fence,
-                explanation=f"won {won[tenderer]} of the {submitted[tenderer]} processes it bid in (ratio "
-                f"{fmt(ratio)}), at or below the lower fence of {fmt(fence)}, while bidding at least as often as "
-                f"the {options['percentile']}th percentile ({fmt(top)})",
-            )
+    for i in np.flatnonzero((submitted >= top) & (ratios <= fence)).tolist():
+        ratio = float(ratios[i])
+        outcome.flag(
+            "Tenderer",
+            tenderers[i],
+            ratio,
+            threshold=fence,
+            explanation=f"won {won[i]} of the {submitted[i]} processes it bid in (ratio "
+            f"{fmt(ratio)}), at or below the lower fence of {fmt(fence)}, while bidding at least as often as "
+            f"the {options['percentile']}th percentile ({fmt(top)})",
+        )
     return outcome
 
 
@@ -90,7 +107,8 @@ R025 = register(
         stage="award",
         fields=("bids/details/status", "bids/details/tenderers/id", "awards/status", "awards/suppliers/id"),
         formula="won / submitted <= Q1 − 1.5·IQR and submitted >= P(percentile) of submitted counts",
-        compute=compute,
+        decide=decide,
+        observes=(VALID_TENDERERS.name,),
         defaults={"percentile": 75, "threshold": None},
         reasons={
             "percentile": "Cardinal's default: judge only tenderers bidding at least as often as three quarters do",

@@ -18,49 +18,60 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, amount_and_currency, fmt, register
+from models.indicators import (
+    FLAG_CALL_COLUMNS,
+    FLAG_CALLS,
+    Indicator,
+    Observed,
+    Outcome,
+    amount_and_currency,
+    fmt,
+    register,
+    replay,
+)
+from models.indicators.observations import Observation, Row, Views, register_observation
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
-    """Flag processes where different tenderers bid exactly the same price."""
-    outcome = Outcome()
-    views = zip(context.releases, context.price_comparisons(), context.submitted(), strict=True)
-    for release, compared, bids in views:
-        if not compared:
+def _identical(views: Views) -> list[Row]:
+    """Return the flags this process raises if its prices may be compared, in the order they are raised."""
+    ocid = views.ocid
+    calls: list[Row] = []
+    # (amount, currency) → the tenderers (in bid order) who last bid it.
+    prices: dict[tuple[float, str], tuple[str, ...]] = {}
+    for bid in views.submitted:
+        tenderers = bid.get("tenderers")
+        priced = amount_and_currency(bid)
+        if not isinstance(tenderers, list) or priced is None:
             continue
-        ocid = release["ocid"]
-        # (amount, currency) → the tenderers (in bid order) who last bid it.
-        prices: dict[tuple[float, str], tuple[str, ...]] = {}
-        for bid in bids:
-            tenderers = bid.get("tenderers")
-            priced = amount_and_currency(bid)
-            if not isinstance(tenderers, list) or priced is None:
-                continue
-            ids = tuple(
-                dict.fromkeys(t["id"] for t in tenderers if isinstance(t, dict) and isinstance(t.get("id"), str))
-            )
-            if not ids:
-                continue
-            other = prices.get(priced)
-            if other is not None and set(ids) != set(other):
-                amount, currency = priced
-                outcome.flag(
-                    "OCID",
-                    ocid,
-                    1.0,
-                    threshold=None,
-                    explanation=f"{', '.join(other)} and {', '.join(ids)} both bid {fmt(amount)} {currency}",
-                )
-                for tenderer in dict.fromkeys((*ids, *other)):
-                    outcome.flag(
+        ids = tuple(dict.fromkeys(t["id"] for t in tenderers if isinstance(t, dict) and isinstance(t.get("id"), str)))
+        if not ids:
+            continue
+        other = prices.get(priced)
+        if other is not None and set(ids) != set(other):
+            amount, currency = priced
+            calls.append(("OCID", ocid, f"{', '.join(other)} and {', '.join(ids)} both bid {fmt(amount)} {currency}"))
+            for tenderer in dict.fromkeys((*ids, *other)):
+                calls.append(
+                    (
                         "Tenderer",
                         tenderer,
-                        1.0,
-                        threshold=None,
-                        explanation=f"bid the same price ({fmt(amount)} {currency}) as another tenderer in {ocid}",
-                        ocid=ocid,
+                        f"bid the same price ({fmt(amount)} {currency}) as another tenderer in {ocid}",
                     )
-            prices[priced] = ids
+                )
+        prices[priced] = ids
+    return [(position, *call) for position, call in enumerate(calls)]
+
+
+IDENTICAL_PRICES = register_observation(
+    Observation("obs_identical_prices", FLAG_CALLS, _identical, "R028's flags of a process, in the order raised")
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
+    """Flag processes where different tenderers bid exactly the same price."""
+    outcome = Outcome()
+    rows = observed.joined(IDENTICAL_PRICES.name, FLAG_CALL_COLUMNS, where="p.compared", positioned=True)
+    replay(outcome, rows.to_pylist(), 1.0)
     return outcome
 
 
@@ -77,6 +88,7 @@ R028 = register(
             "tender/procurementMethodDetails",
         ),
         formula="two different sets of tenderers submit bids with the same (amount, currency)",
-        compute=compute,
+        decide=decide,
+        observes=(IDENTICAL_PRICES.name,),
     )
 )

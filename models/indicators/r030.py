@@ -16,39 +16,56 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, bid_details, organization_ids, register
+from models.indicators import (
+    FLAG_CALL_COLUMNS,
+    FLAG_CALLS,
+    Indicator,
+    Observed,
+    Outcome,
+    organization_ids,
+    register,
+    replay,
+)
+from models.indicators.observations import Observation, Row, Views, register_observation
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _late(views: Views) -> list[Row]:
+    """Return the flags this process raises, in the order they are raised."""
+    tender = views.tender
+    period = tender.get("tenderPeriod") if tender is not None else None
+    end = period.get("endDate") if isinstance(period, dict) else None
+    awards = views.release.get("awards")
+    if not isinstance(end, str) or not isinstance(awards, list) or views.details is None:
+        return []
+    suppliers = {
+        supplier
+        for award in awards
+        if isinstance(award, dict) and award.get("status") == "active"
+        for supplier in organization_ids(award.get("suppliers"))
+    }
+    calls: list[Row] = []
+    for bid in views.details:
+        if not isinstance(bid, dict) or bid.get("status") != "valid":
+            continue
+        date = bid.get("date")
+        if not isinstance(date, str) or not date > end:
+            continue
+        for tenderer in organization_ids(bid.get("tenderers")):
+            if tenderer in suppliers:
+                explanation = f"{tenderer}'s valid bid dated {date} came after the deadline {end} and won"
+                calls += [("OCID", views.ocid, explanation), ("Tenderer", tenderer, explanation)]
+    return [(position, *call) for position, call in enumerate(calls)]
+
+
+LATE_BIDS = register_observation(
+    Observation("obs_late_winning_bids", FLAG_CALLS, _late, "R030's flags of a process, in the order raised")
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes won by a bid submitted after the deadline."""
     outcome = Outcome()
-    for release in context.releases:
-        tender = release.get("tender")
-        period = tender.get("tenderPeriod") if isinstance(tender, dict) else None
-        end = period.get("endDate") if isinstance(period, dict) else None
-        awards = release.get("awards")
-        details = bid_details(release)
-        if not isinstance(end, str) or not isinstance(awards, list) or details is None:
-            continue
-        suppliers = {
-            supplier
-            for award in awards
-            if isinstance(award, dict) and award.get("status") == "active"
-            for supplier in organization_ids(award.get("suppliers"))
-        }
-        for bid in details:
-            if not isinstance(bid, dict) or bid.get("status") != "valid":
-                continue
-            date = bid.get("date")
-            if not isinstance(date, str) or not date > end:
-                continue
-            for tenderer in organization_ids(bid.get("tenderers")):
-                if tenderer in suppliers:
-                    explanation = f"{tenderer}'s valid bid dated {date} came after the deadline {end} and won"
-                    outcome.flag("OCID", release["ocid"], 1.0, threshold=None, explanation=explanation)
-                    outcome.flag(
-                        "Tenderer", tenderer, 1.0, threshold=None, explanation=explanation, ocid=release["ocid"]
-                    )
+    replay(outcome, observed.joined(LATE_BIDS.name, FLAG_CALL_COLUMNS, positioned=True).to_pylist(), 1.0)
     return outcome
 
 
@@ -66,6 +83,7 @@ R030 = register(
             "awards/suppliers/id",
         ),
         formula="a valid bid's date > tenderPeriod/endDate (as strings) and its tenderer has an active award",
-        compute=compute,
+        decide=decide,
+        observes=(LATE_BIDS.name,),
     )
 )

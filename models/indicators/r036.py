@@ -18,52 +18,72 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, Release, amount_and_currency, fmt, register, submitted_bids
+import pyarrow as pa
+
+from models.indicators import Indicator, Observed, Outcome, amount_and_currency, fmt, register
+from models.indicators.observations import Observation, Row, Views, register_observation
 
 
-def _has_active_award(release: Release) -> bool:
-    awards = release.get("awards")
-    return isinstance(awards, list) and any(isinstance(a, dict) and a.get("status") == "active" for a in awards)
-
-
-def observe_currency(context: Context, release: Release) -> str | None:
-    """Return the first currency R036 would see in this process (a candidate main currency)."""
-    if not context.price_compared(release) or not _has_active_award(release):
-        return None
-    for bid in submitted_bids(release):
+def first_priced_currency(submitted: list[dict[str, Any]]) -> str | None:
+    """Return the first currency R036 would see among submitted bids (a candidate main currency)."""
+    for bid in submitted:
         priced = amount_and_currency(bid)
         if priced is not None:
             return priced[1]
     return None
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
-    """Flag processes whose lowest submitted bid was disqualified."""
-    outcome = Outcome()
-    views = zip(context.releases, context.price_comparisons(), context.submitted(), strict=True)
-    for release, compared, bids in views:
-        if not compared or not _has_active_award(release):
-            continue
+def _lowest(views: Views) -> list[Row]:
+    """Return, per currency of the submitted bids, the lowest bid if it was disqualified and some valid bid priced."""
+    if not views.active:
+        return []
+    priced = [(p, bid["status"]) for bid in views.submitted if (p := amount_and_currency(bid)) is not None]
+    rows: list[Row] = []
+    for main in dict.fromkeys(currency for (_, currency), _ in priced):
         lowest: float | None = None
         lowest_disqualified = False
         has_valid_amount = False
-        for bid in bids:
-            priced = amount_and_currency(bid)
-            if priced is None or priced[1] != context.currency:
+        for (amount, currency), status in priced:
+            if currency != main:
                 continue
-            if lowest is None or priced[0] < lowest:
-                lowest, lowest_disqualified = priced[0], bid["status"] == "disqualified"
-            if bid["status"] == "valid":
+            if lowest is None or amount < lowest:
+                lowest, lowest_disqualified = amount, status == "disqualified"
+            if status == "valid":
                 has_valid_amount = True
         if has_valid_amount and lowest_disqualified:
-            outcome.flag(
-                "OCID",
-                release["ocid"],
-                1.0,
-                threshold=None,
-                explanation=f"the lowest submitted bid ({fmt(lowest)} {context.currency}) was disqualified while a "
-                "higher valid bid was considered",
-            )
+            rows.append((main, lowest))
+    return rows
+
+
+LOWEST_BIDS = register_observation(
+    Observation(
+        "obs_disqualified_lowest_bids",
+        (("currency", pa.string()), ("lowest_amount", pa.float64())),
+        _lowest,
+        "Per currency of the submitted bids of a process with an active award: the lowest bid, where it was "
+        "disqualified and a valid bid has an amount in that currency",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
+    """Flag processes whose lowest submitted bid was disqualified."""
+    outcome = Outcome()
+    rows = observed.joined(
+        LOWEST_BIDS.name,
+        "o.lowest_amount",
+        where="p.compared AND o.currency = $currency",
+        params={"currency": observed.currency},
+    )
+    for row in rows.to_pylist():
+        outcome.flag(
+            "OCID",
+            row["ocid"],
+            1.0,
+            threshold=None,
+            explanation=f"the lowest submitted bid ({fmt(row['lowest_amount'])} {observed.currency}) was disqualified "
+            "while a higher valid bid was considered",
+        )
     return outcome
 
 
@@ -80,8 +100,9 @@ R036 = register(
             "tender/procurementMethodDetails",
         ),
         formula="the lowest submitted bid in the main currency is disqualified and some valid bid has an amount",
-        compute=compute,
+        decide=decide,
+        observes=(LOWEST_BIDS.name,),
         # Cardinal observes R036's currencies after R024 and R058's in each process.
-        currency_observer=(1, observe_currency),
+        currency_observer=(1, "submitted_currency"),
     )
 )

@@ -19,33 +19,67 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import (
-    Context,
-    Indicator,
-    Outcome,
-    fmt,
-    organization_ids,
-    quartiles,
-    register,
-    upper_fence,
-)
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from models.grouped import first_seen
+from models.indicators import Indicator, Observed, Outcome, fmt, organization_ids, quartiles, register, upper_fence
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import decimal, natural
 
-Counts = dict[str, list[int]]  # organization id → [disqualified, submitted]
+
+def _processes(views: Views) -> list[Row]:
+    bids = views.submitted
+    if not bids:
+        return []
+    return [(sum(1 for bid in bids if bid["status"] == "disqualified"), len(bids))]
 
 
-def _add(counts: Counts, key: str, disqualified: int, submitted: int) -> None:
-    pair = counts.setdefault(key, [0, 0])
-    pair[0] += disqualified
-    pair[1] += submitted
+def _tenderers(views: Views) -> list[Row]:
+    counts: dict[str, list[int]] = {}
+    for bid in views.submitted:
+        increment = 1 if bid["status"] == "disqualified" else 0
+        for tenderer in organization_ids(bid.get("tenderers")):
+            pair = counts.setdefault(tenderer, [0, 0])
+            pair[0] += increment
+            pair[1] += 1
+    return [(position, tenderer, d, n) for position, (tenderer, (d, n)) in enumerate(counts.items())]
 
 
-def _flag_group(outcome: Outcome, group: str, counts: Counts, minimum: int, threshold: float | None) -> None:
-    ratios = {key: d / s for key, (d, s) in counts.items() if s >= minimum}
-    if not ratios:
+COUNTS = (("disqualified", pa.int64()), ("submitted", pa.int64()))
+PROCESS_BIDS = register_observation(
+    Observation(
+        "obs_disqualified_bids",
+        COUNTS,
+        _processes,
+        "Disqualified and submitted bids (status a string other than invited or withdrawn) of a process with any",
+    )
+)
+TENDERER_BIDS = register_observation(
+    Observation(
+        "obs_tenderer_disqualified_bids",
+        (("position", pa.int32()), ("tenderer_id", pa.string()), *COUNTS),
+        _tenderers,
+        "Per tenderer id of a process's submitted bids: its disqualified and submitted bids",
+    )
+)
+
+
+def _flag_group(
+    outcome: Outcome,
+    group: str,
+    counts: tuple[list[Any], np.ndarray, np.ndarray],
+    minimum: int,
+    threshold: float | None,
+) -> None:
+    keys, disqualified, submitted = counts
+    kept = submitted >= minimum
+    if not kept.any():
         return
+    ratios = disqualified[kept] / submitted[kept]
     if threshold is None:
-        q1, q3 = quartiles(ratios.values())
+        q1, q3 = quartiles(ratios)
         outcome.meta.update({f"{group}_q1": q1, f"{group}_q3": q3})
         fence = upper_fence(q1, q3)
     else:
@@ -54,45 +88,53 @@ def _flag_group(outcome: Outcome, group: str, counts: Counts, minimum: int, thre
     # A ratio is never negative: a fence of 0 means most organisations disqualify nothing, so flag nothing.
     if not fence > 0.0:
         return
-    for key, ratio in ratios.items():
-        if ratio >= fence:
-            disqualified, submitted = counts[key]
-            outcome.flag(
-                group,
-                key,
-                ratio,
-                threshold=fence,
-                explanation=f"{disqualified} of {submitted} submitted bids disqualified (ratio {fmt(ratio)}), at or "
-                f"above the upper fence of {fmt(fence)} among {len(ratios)} {group} organisations",
-            )
+    indices = np.flatnonzero(kept)
+    for j in np.flatnonzero(ratios >= fence).tolist():
+        i = int(indices[j])
+        ratio = float(ratios[j])
+        outcome.flag(
+            group,
+            keys[i],
+            ratio,
+            threshold=fence,
+            explanation=f"{disqualified[i]} of {submitted[i]} submitted bids disqualified (ratio {fmt(ratio)}), at or "
+            f"above the upper fence of {fmt(fence)} among {len(ratios)} {group} organisations",
+        )
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _totals(keys: pa.ChunkedArray, disqualified: pa.ChunkedArray, submitted: pa.ChunkedArray) -> Any:
+    """Sum counts per key (nulls skipped), keys in order of first appearance."""
+    present = pc.is_valid(keys)
+    codes, names = first_seen(keys.filter(present))
+    return (
+        names,
+        np.bincount(codes, weights=disqualified.filter(present).to_numpy(), minlength=len(names)).astype(np.int64),
+        np.bincount(codes, weights=submitted.filter(present).to_numpy(), minlength=len(names)).astype(np.int64),
+    )
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag buyers, procuring entities and tenderers with an outlying share of disqualified bids."""
     outcome = Outcome()
-    buyers: Counts = {}
-    entities: Counts = {}
-    tenderers: Counts = {}
-    for release, bids in zip(context.releases, context.submitted(), strict=True):
-        if not bids:
-            continue
-        disqualified = 0
-        for bid in bids:
-            increment = 1 if bid["status"] == "disqualified" else 0
-            disqualified += increment
-            for tenderer in organization_ids(bid.get("tenderers")):
-                _add(tenderers, tenderer, increment, 1)
-        buyer = release.get("buyer")
-        if isinstance(buyer, dict) and isinstance(buyer.get("id"), str):
-            _add(buyers, buyer["id"], disqualified, len(bids))
-        tender = release.get("tender")
-        entity = tender.get("procuringEntity") if isinstance(tender, dict) else None
-        if isinstance(entity, dict) and isinstance(entity.get("id"), str):
-            _add(entities, entity["id"], disqualified, len(bids))
+    processes = observed.joined(PROCESS_BIDS.name, "p.buyer_id, p.procuring_entity_id, o.disqualified, o.submitted")
+    tenderers = observed.joined(TENDERER_BIDS.name, "o.tenderer_id, o.disqualified, o.submitted", positioned=True)
+    disqualified, submitted = processes.column("disqualified"), processes.column("submitted")
     minimum_processes = options["minimum_contracting_processes"]
-    _flag_group(outcome, "Buyer", buyers, minimum_processes, options["threshold"])
-    _flag_group(outcome, "ProcuringEntity", entities, minimum_processes, options["threshold"])
-    _flag_group(outcome, "Tenderer", tenderers, options["minimum_submitted_bids"], options["threshold"])
+    _flag_group(
+        outcome, "Buyer", _totals(processes.column("buyer_id"), disqualified, submitted), minimum_processes,
+        options["threshold"],
+    )  # fmt: skip
+    _flag_group(
+        outcome, "ProcuringEntity", _totals(processes.column("procuring_entity_id"), disqualified, submitted),
+        minimum_processes, options["threshold"],
+    )  # fmt: skip
+    _flag_group(
+        outcome,
+        "Tenderer",
+        _totals(tenderers.column("tenderer_id"), tenderers.column("disqualified"), tenderers.column("submitted")),
+        options["minimum_submitted_bids"],
+        options["threshold"],
+    )
     return outcome
 
 
@@ -103,7 +145,8 @@ R038 = register(
         stage="award",
         fields=("bids/details/status", "bids/details/tenderers/id", "buyer/id", "tender/procuringEntity/id"),
         formula="disqualified / submitted bids per organisation >= Q3 + 1.5·IQR within its group",
-        compute=compute,
+        decide=decide,
+        observes=(PROCESS_BIDS.name, TENDERER_BIDS.name),
         defaults={"threshold": None, "minimum_submitted_bids": 2, "minimum_contracting_processes": 2},
         reasons={
             "threshold": "unset: the upper fence Q3 + 1.5·IQR per group (Cardinal's default)",

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, register
+from models.indicators import Indicator, Observed, Outcome, register
 from models.indicators.concentration import share_or_fence
 from models.indicators.settings import natural
 from models.indicators.shares import supplier_shares
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag suppliers with a high share of a buyer's yearly spend, and the buyers."""
-    return supplier_shares(context, {**options, "digits": 0}, by_market=False)
+    return supplier_shares(observed, {**options, "digits": 0}, by_market=False)
 
 
 R040 = register(
@@ -37,7 +37,8 @@ R040 = register(
         stage="award",
         fields=("buyer/id", "awards/status", "awards/date", "awards/suppliers/id", "awards/value"),
         formula="Σ award value of supplier k at buyer b in year t / Σ award value of b in t > threshold",
-        compute=compute,
+        decide=decide,
+        observes=("obs_award_values",),
         defaults={"threshold": 0.4, "minimum_contracting_processes": 10},
         reasons={
             "threshold": "OCP 2024 guide's example of 40%; `fence` uses Q3 + 1.5·IQR of all shares",

@@ -20,61 +20,72 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, quartiles, register, sole_id, upper_fence
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from models.grouped import first_seen, groups
+from models.indicators import Indicator, Observed, Outcome, fmt, quartiles, register, sole_id, upper_fence
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import natural
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _classifications(views: Views) -> list[Row]:
+    """Return each distinct (sole supplier, item classification id) of the active awards, in order of appearance."""
+    seen: dict[tuple[str, str], None] = {}
+    for award in views.active:
+        items = award.get("items")
+        supplier = sole_id(award.get("suppliers"))
+        if not isinstance(items, list) or supplier is None:
+            continue
+        for item in items:
+            classification = item.get("classification") if isinstance(item, dict) else None
+            code = classification.get("id") if isinstance(classification, dict) else None
+            if isinstance(code, str):
+                seen[supplier, code] = None
+    return [(position, supplier, code) for position, (supplier, code) in enumerate(seen)]
+
+
+CLASSIFICATIONS = register_observation(
+    Observation(
+        "obs_supplier_classifications",
+        (("position", pa.int32()), ("supplier_id", pa.string()), ("classification_id", pa.string())),
+        _classifications,
+        "Each distinct (sole supplier, awards/items/classification/id) of a process's active awards",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag suppliers whose awarded items span an outlying number of classification prefixes."""
     outcome = Outcome()
     digits: int = options["digits"]
-    processes: dict[str, int] = {}
-    prefixes: dict[str, set[str]] = {}
-    for release in context.releases:
-        awards = release.get("awards")
-        if not isinstance(awards, list):
-            continue
-        seen: set[str] = set()
-        for award in awards:
-            if not isinstance(award, dict) or award.get("status") != "active":
-                continue
-            items = award.get("items")
-            supplier = sole_id(award.get("suppliers"))
-            if not isinstance(items, list) or supplier is None:
-                continue
-            for item in items:
-                classification = item.get("classification") if isinstance(item, dict) else None
-                code = classification.get("id") if isinstance(classification, dict) else None
-                if not isinstance(code, str):
-                    continue
-                # A supplier counts once per process, whatever the number of awards or items.
-                if supplier not in seen:
-                    seen.add(supplier)
-                    processes[supplier] = processes.get(supplier, 0) + 1
-                prefixes.setdefault(supplier, set()).add(code[:digits])
-
-    varieties = {
-        supplier: float(len(prefixes[supplier]))
-        for supplier, count in processes.items()
-        if count >= options["minimum_contracting_processes"]
-    }
+    rows = observed.joined(CLASSIFICATIONS.name, "o.supplier_id, o.classification_id", positioned=True)
+    suppliers, names = first_seen(rows.column("supplier_id"))
+    prefixes, _ = first_seen(pc.utf8_slice_codeunits(rows.column("classification_id"), 0, digits))
+    ranks = rows.column("rank").to_numpy()
+    # A supplier counts once per process, whatever the number of awards or items.
+    processes = np.bincount(suppliers[groups(suppliers, ranks)[1]], minlength=len(names))
+    variety = np.bincount(suppliers[groups(suppliers, prefixes)[1]], minlength=len(names))
+    kept = np.flatnonzero(processes >= options["minimum_contracting_processes"])
+    varieties = variety[kept].astype(float)
     if options["threshold"] is None:
-        q1, q3 = quartiles(varieties.values())
+        q1, q3 = quartiles(varieties)
         outcome.meta.update(q1=q1, q3=q3)
         fence = upper_fence(q1, q3)
     else:
         fence = float(options["threshold"])
     outcome.meta["upper_fence"] = fence
-    for supplier, variety in varieties.items():
-        if variety >= fence:
-            outcome.flag(
-                "Tenderer",
-                supplier,
-                variety,
-                threshold=fence,
-                explanation=f"supplied items in {int(variety)} classification groups ({digits}-digit prefixes) across "
-                f"{processes[supplier]} processes, at or above the upper fence of {fmt(fence)}",
-            )
+    for j in np.flatnonzero(varieties >= fence).tolist():
+        i = int(kept[j])
+        outcome.flag(
+            "Tenderer",
+            names[i],
+            float(varieties[j]),
+            threshold=fence,
+            explanation=f"supplied items in {variety[i]} classification groups ({digits}-digit prefixes) across "
+            f"{processes[i]} processes, at or above the upper fence of {fmt(fence)}",
+        )
     return outcome
 
 
@@ -85,7 +96,8 @@ R048 = register(
         stage="award",
         fields=("awards/status", "awards/suppliers/id", "awards/items/classification/id"),
         formula="distinct first-digits prefixes of a supplier's awarded item classifications >= Q3 + 1.5·IQR",
-        compute=compute,
+        decide=decide,
+        observes=(CLASSIFICATIONS.name,),
         defaults={"digits": 2, "minimum_contracting_processes": 20, "threshold": None},
         reasons={
             "digits": "Cardinal's default: the first level of a hierarchical classification (UNSPSC, CPV, CUCOP)",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, pct, register
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.concentration import (
     THRESHOLDS_REASON,
     amounts_by_year,
@@ -31,16 +31,12 @@ from models.indicators.settings import natural
 from models.indicators.splitting import purchases, split_hits
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag repeated direct awards just below the threshold from one buyer to one supplier."""
     outcome = Outcome()
-    near = [
-        p
-        for p in purchases(context, options["thresholds"], 0)
-        if p.method == "direct" and p.just_below(options["distance"])
-    ]
+    found = purchases(observed, options["thresholds"], 0)
     hits = split_hits(
-        near,
+        found.take(found.method_is("direct") & found.just_below(options["distance"])),
         lambda p: (p.buyer, p.supplier),
         options["window_days"],
         lambda k, run, total: (
@@ -67,7 +63,8 @@ R049 = register(
         ),
         formula="≥ 2 direct awards from one buyer to one supplier within window_days, each in "
         "[threshold·(1−distance), threshold)",
-        compute=compute,
+        decide=decide,
+        observes=("obs_award_values",),
         defaults={"thresholds": default_thresholds(), "distance": 0.02, "window_days": 90},
         reasons={
             "thresholds": THRESHOLDS_REASON,

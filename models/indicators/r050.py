@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, register
+from models.indicators import Indicator, Observed, Outcome, register
 from models.indicators.concentration import MARKET_DIGITS, share_or_fence
 from models.indicators.settings import natural
 from models.indicators.shares import supplier_shares
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag suppliers with a high share of a buyer's yearly spend in one market, and the buyers."""
-    return supplier_shares(context, options, by_market=True)
+    return supplier_shares(observed, options, by_market=True)
 
 
 R050 = register(
@@ -43,7 +43,8 @@ R050 = register(
             "awards/items/classification/id",
         ),
         formula="Σ award value of supplier k at buyer b in market m, year t / Σ award value of b in m, t > threshold",
-        compute=compute,
+        decide=decide,
+        observes=("obs_award_values",),
         defaults={"threshold": 0.4, "digits": MARKET_DIGITS, "minimum_contracting_processes": 10},
         reasons={
             "threshold": "OCP 2024 guide's example of 40%; `fence` uses Q3 + 1.5·IQR of all shares",

@@ -21,16 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, pct, register
-from models.indicators.concentration import (
-    MARKET_DIGITS,
-    Hit,
-    awarded,
-    flag_worst,
-    main_currency,
-    market,
-    years,
-)
+import numpy as np
+import pyarrow.compute as pc
+
+from models.grouped import Segments, codes, groups
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
+from models.indicators.concentration import MARKET_DIGITS, Hit, awarded_values, flag_worst, main_currency
 from models.indicators.settings import decimal, natural
 
 MODERATE = 1000.0  # the lower DOJ band: reported in explanations and out_competition, not flagged
@@ -41,46 +37,58 @@ def band(hhi: float) -> str:
     return "high" if hhi > 1800 else "moderate" if hhi >= MODERATE else "low"
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag markets whose Herfindahl–Hirschman index is above the threshold, and their leading suppliers."""
     outcome = Outcome()
-    currency = main_currency(context)
-    amounts: dict[tuple[str, int], dict[str, float]] = {}
-    processes: dict[tuple[str, int], list[str]] = {}
-    won_in: dict[tuple[str, int, str], list[str]] = {}
-    for release, year in zip(context.releases, years(context), strict=True):
-        place = market(release, options["digits"])
-        if place is None or year is None:
-            continue
-        won = awarded(release, currency)
-        if won:
-            processes.setdefault((place, year), []).append(release["ocid"])
-        for supplier, amount, _ in won:
-            by_supplier = amounts.setdefault((place, year), {})
-            by_supplier[supplier] = by_supplier.get(supplier, 0.0) + amount
-            ocids = won_in.setdefault((place, year, supplier), [])
-            if release["ocid"] not in ocids:
-                ocids.append(release["ocid"])
+    currency = main_currency(observed)
+    awards = awarded_values(observed, options["digits"])
+    awards = awards.filter(pc.and_(pc.is_valid(awards.column("market")), pc.is_valid(awards.column("year"))))
+    amounts = awards.column("amount").to_numpy()
+    # A cell is (market, year); cells and their suppliers are numbered in order of first appearance.
+    cell, cell_rows = groups(codes(awards.column("market")), codes(awards.column("year")))
+    pair, pair_rows = groups(cell, codes(awards.column("supplier_id")))
+    won = np.bincount(pair, weights=amounts, minlength=len(pair_rows))  # adds in row order, as a running sum does
+    processes = np.bincount(cell[groups(cell, awards.column("rank").to_numpy())[1]], minlength=len(cell_rows))
+    pair_cell = cell[pair_rows]
+    by_cell = Segments(pair_cell, len(cell_rows))
+    rows = Segments(cell, len(cell_rows))
+    places = awards.column("market").take(cell_rows).to_pylist()
+    years = awards.column("year").take(cell_rows).to_pylist()
     threshold: float = options["threshold"]
     hits: list[Hit] = []
-    for (place, year), by_supplier in sorted(amounts.items()):
-        total = sum(by_supplier.values())
-        if len(processes[place, year]) < options["minimum_contracting_processes"] or total <= 0:
+    for c in sorted(range(len(cell_rows)), key=lambda c: (places[c], years[c])):
+        if processes[c] < options["minimum_contracting_processes"]:
             continue
-        hhi = sum((100 * amount / total) ** 2 for amount in by_supplier.values())
+        suppliers = by_cell.rows(c)  # this cell's suppliers, in order of first appearance
+        by_supplier = won[suppliers].tolist()
+        # Sums and squares in Python, in supplier order, so the index is the same to the last bit.
+        total = sum(by_supplier)
+        if total <= 0:
+            continue
+        hhi = sum((100 * amount / total) ** 2 for amount in by_supplier)
         if hhi <= threshold:
             continue
-        leader, leading = max(by_supplier.items(), key=lambda pair: (pair[1], pair[0]))
+        place, year = places[c], years[c]
+        names = awards.column("supplier_id").take(pair_rows[suppliers]).to_pylist()
+        leader, leading = max(zip(names, by_supplier, strict=True), key=lambda pair: (pair[1], pair[0]))
+        ocids = list(dict.fromkeys(awards.column("ocid").take(rows.rows(c)).to_pylist()))
         explanation = (
             f"HHI {fmt(hhi)} ({band(hhi)} concentration) in market {place} in {year}: {len(by_supplier)} suppliers "
-            f"shared {fmt(total)} {currency} over {len(processes[place, year])} processes; {leader} held "
+            f"shared {fmt(total)} {currency} over {len(ocids)} processes; {leader} held "
             f"{pct(leading / total)}; threshold {fmt(threshold)}"
         )
-        hits.append(("Market", f"{place}/{year}", hhi, threshold, explanation, processes[place, year]))
+        hits.append(("Market", f"{place}/{year}", hhi, threshold, explanation, ocids))
         # The leader's share was not compared with anything: its market's HHI was.
-        hits.append(("Tenderer", leader, leading / total, None, explanation, won_in[place, year, leader]))
+        led = int(suppliers[names.index(leader)])
+        won_in = list(dict.fromkeys(awards.column("ocid").take(pair_members(pair, led)).to_pylist()))
+        hits.append(("Tenderer", leader, leading / total, None, explanation, won_in))
     flag_worst(outcome, hits)
     return outcome
+
+
+def pair_members(pair: np.ndarray, p: int) -> np.ndarray:
+    """Return the rows of one (cell, supplier) pair, in row order."""
+    return np.flatnonzero(pair == p)
 
 
 R051 = register(
@@ -96,7 +104,8 @@ R051 = register(
             "awards/items/classification/id",
         ),
         formula="HHI(m, t) = Σ (100 · supplier share of award value in market m, year t)² > threshold",
-        compute=compute,
+        decide=decide,
+        observes=("obs_award_values",),
         defaults={"threshold": 1800.0, "digits": MARKET_DIGITS, "minimum_contracting_processes": 20},
         reasons={
             "threshold": "US DOJ band quoted by the OCP 2024 guide: above 1,800 is highly concentrated",

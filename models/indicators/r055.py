@@ -21,7 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, register
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from models.grouped import codes, flags, groups
+from models.indicators import Indicator, Observed, Outcome, fmt, register
 from models.indicators.concentration import (
     THRESHOLDS_REASON,
     Hit,
@@ -30,47 +35,83 @@ from models.indicators.concentration import (
     flag_worst,
 )
 from models.indicators.settings import natural
-from models.indicators.splitting import Purchase, grouped, purchases
+from models.indicators.splitting import purchases
+
+Member = tuple[int, str, float, float]  # start (µs since 1970, UTC), ocid, amount, line
 
 
-def _best_window(members: list[Purchase], window_days: int) -> tuple[float, list[Purchase]] | None:
+def _best_window(members: list[Member], window_days: int) -> tuple[float, list[Member]] | None:
     """Return the largest sum over a window with at least two awards that exceeds its threshold, with its awards."""
-    ordered = sorted(members, key=lambda p: (p.when, p.ocid))
-    best: tuple[float, list[Purchase]] | None = None
+    ordered = sorted(members, key=lambda m: (m[0], m[1]))
+    best: tuple[float, list[Member]] | None = None
     start = 0
     total = 0.0
     for end, last in enumerate(ordered):
-        total += last.amount
-        while (last.when - ordered[start].when).total_seconds() > window_days * 86_400:
-            total -= ordered[start].amount
+        total += last[2]
+        # Whole microseconds divided as timedelta.total_seconds() divides them: the same float at the boundary.
+        while (last[0] - ordered[start][0]) / 1_000_000 > window_days * 86_400:
+            total -= ordered[start][2]
             start += 1
-        window = ordered[start : end + 1]
-        if len(window) >= 2 and total > last.line and (best is None or total > best[0]):
-            best = (total, window)
+        if end - start >= 1 and total > last[3] and (best is None or total > best[0]):
+            best = (total, ordered[start : end + 1])
     return best
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag buyer–supplier pairs whose small direct awards add up past the threshold within a window."""
     outcome = Outcome()
-    small = [p for p in purchases(context, options["thresholds"], 0) if p.method == "direct" and p.amount <= p.line]
+    found = purchases(observed, options["thresholds"], 0)
+    small = found.method_is("direct") & (found.amount <= found.line)
+    small &= flags(pc.is_valid(found.table.column("sole_supplier_id")))
+    table = found.table.filter(pa.array(small, pa.bool_()))
+    amounts, lines = found.amount[small], found.line[small]
+    pair, pair_rows = groups(codes(table.column("buyer_id")), codes(table.column("sole_supplier_id")))
+    # Only pairs whose awards could add up past a line are walked in Python: a window's sum is at most the pair's sum
+    # unless an amount is negative, and the margin covers rounding in the running sums.
+    count = np.bincount(pair, minlength=len(pair_rows))
+    total = np.bincount(pair, weights=np.abs(amounts), minlength=len(pair_rows))
+    negative = np.bincount(pair, weights=amounts < 0, minlength=len(pair_rows)) > 0
+    lowest = np.full(len(pair_rows), np.inf)
+    np.minimum.at(lowest, pair, lines)
+    candidates = np.flatnonzero((count >= 2) & (negative | (total * (1 + 1e-6) > lowest)))
+    buyers = table.column("buyer_id").take(pair_rows[candidates]).to_pylist()
+    suppliers = table.column("sole_supplier_id").take(pair_rows[candidates]).to_pylist()
+    # The candidates' awards, pair by pair in (buyer, supplier) order, each pair's in (date, ocid) order, read into
+    # Python lists once: the windows' running sums are walked in Python, as the sums must be the same to the bit.
+    position = np.full(len(pair_rows), -1)
+    named = sorted(zip(buyers, suppliers, candidates.tolist(), strict=True))
+    position[[p for _, _, p in named]] = np.arange(len(named))
+    rows = np.flatnonzero(position[pair] >= 0)
+    ocid_order = pc.rank(table.column("ocid").take(rows), sort_keys="ascending", tiebreaker="first")
+    started = table.column("started").to_numpy()[rows]
+    rows = rows[np.lexsort((ocid_order.to_numpy(), started, position[pair[rows]]))]
+    ends = np.cumsum(np.bincount(position[pair[rows]], minlength=len(named))).tolist()
+    members = list(
+        zip(
+            table.column("started").take(rows).to_pylist(),
+            table.column("ocid").take(rows).to_pylist(),
+            amounts[rows].tolist(),
+            lines[rows].tolist(),
+            strict=True,
+        )
+    )
     hits: list[Hit] = []
-    for (buyer, supplier), members in sorted(grouped(small, lambda p: (p.buyer, p.supplier)).items()):
-        best = _best_window(members, options["window_days"])
+    for (buyer, supplier, _), start, end in zip(named, [0, *ends][:-1], ends, strict=True):
+        best = _best_window(members[start:end], options["window_days"])
         if best is None:
             continue
-        total, window = best
-        line = window[-1].line
-        ocids = [p.ocid for p in window]
+        window_total, window = best
+        line = window[-1][3]
+        window_ocids = [member[1] for member in window]
         explanation = (
             f"{len(window)} direct awards from {buyer} to {supplier} within {options['window_days']} days, each at or "
-            f"below the direct-award threshold, add up to {fmt(total)}, above the threshold of {fmt(line)}"
+            f"below the direct-award threshold, add up to {fmt(window_total)}, above the threshold of {fmt(line)}"
         )
         hits += [
-            ("Buyer", buyer, total, line, explanation, ocids),
-            ("Tenderer", supplier, total, line, explanation, ocids),
+            ("Buyer", buyer, window_total, line, explanation, window_ocids),
+            ("Tenderer", supplier, window_total, line, explanation, window_ocids),
         ]
-        hits += [("OCID", ocid, total, line, explanation, [ocid]) for ocid in ocids]
+        hits += [("OCID", ocid, window_total, line, explanation, [ocid]) for ocid in window_ocids]
     flag_worst(outcome, hits)
     return outcome
 
@@ -83,7 +124,8 @@ R055 = register(
         fields=("tender/procurementMethod", "awards/suppliers/id", "awards/value", "awards/date", "buyer/id"),
         formula="max over windows of window_days: Σ direct awards (each <= threshold) from buyer to supplier > "
         "threshold",
-        compute=compute,
+        decide=decide,
+        observes=("obs_award_values",),
         defaults={"thresholds": default_thresholds(), "window_days": 365},
         reasons={
             "thresholds": THRESHOLDS_REASON,

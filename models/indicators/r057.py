@@ -22,37 +22,58 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, organization_ids, register, sole_id
-from models.indicators.concentration import Hit, buyer_id, flag_worst
-from models.indicators.postaward import objects
+import pyarrow as pa
+
+from models.indicators import Indicator, Observed, Outcome, organization_ids, register
+from models.indicators.concentration import Hit, flag_worst
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.settings import natural
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _tenderers(views: Views) -> list[Row]:
+    # A set of fewer than two tenderers can never hold two different winners: nothing to observe.
+    tenderers = sorted({t for bid in views.submitted for t in organization_ids(bid.get("tenderers"))})
+    return [(tenderers,)] if len(tenderers) >= 2 else []
+
+
+TENDERER_SETS = register_observation(
+    Observation(
+        "obs_tenderer_sets",
+        (("tenderers", pa.list_(pa.string())),),
+        _tenderers,
+        "The distinct tenderer ids of a process's submitted bids, sorted, where there are at least two",
+    )
+)
+SETS_SQL = """
+SELECT p.buyer_id, o.tenderers, list(p.ocid ORDER BY p.rank) AS ocids,
+       list(p.sole_supplier_id ORDER BY p.rank) AS winners
+FROM obs_tenderer_sets AS o JOIN {processes} AS p USING (ocid)
+WHERE p.buyer_id IS NOT NULL AND p.sole_supplier_id IS NOT NULL AND len(o.tenderers) >= $minimum_tenderers
+GROUP BY p.buyer_id, o.tenderers
+HAVING count(*) >= $minimum_processes
+   AND count(DISTINCT p.sole_supplier_id) FILTER (WHERE list_contains(o.tenderers, p.sole_supplier_id)) >= 2
+"""
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag recurring sets of tenderers at one buyer whose members take turns to win."""
     outcome = Outcome()
-    sets: dict[tuple[str, frozenset[str]], list[tuple[str, str]]] = {}
-    for release, bids in zip(context.releases, context.submitted(), strict=True):
-        buyer = buyer_id(release)
-        active = [award for award in objects(release.get("awards")) if award.get("status") == "active"]
-        winner = sole_id(active[0].get("suppliers")) if len(active) == 1 else None
-        tenderers = frozenset(t for bid in bids for t in organization_ids(bid.get("tenderers")))
-        if buyer is None or winner is None or len(tenderers) < options["minimum_tenderers"]:
-            continue
-        sets.setdefault((buyer, tenderers), []).append((release["ocid"], winner))
+    # Each set of a buyer whose processes meet the minimum and whose members won at least two of them.
+    sets = observed.query(
+        SETS_SQL,
+        {"minimum_tenderers": options["minimum_tenderers"], "minimum_processes": options["minimum_processes"]},
+    ).to_pylist()
     hits: list[Hit] = []
-    for (buyer, tenderers), processes in sorted(sets.items(), key=lambda item: (item[0][0], sorted(item[0][1]))):
-        wins = Counter(winner for _, winner in processes if winner in tenderers)
-        if len(processes) < options["minimum_processes"] or len(wins) < 2:
-            continue
-        ocids = [ocid for ocid, _ in processes]
-        members = ", ".join(sorted(tenderers))
+    for found in sorted(sets, key=lambda row: (row["buyer_id"], row["tenderers"])):
+        buyer, tenderers, ocids = found["buyer_id"], found["tenderers"], found["ocids"]
+        wins = Counter(winner for winner in found["winners"] if winner in tenderers)
+        members = ", ".join(tenderers)
         turns = ", ".join(f"{member} {count}" for member, count in sorted(wins.items()))
         explanation = (
-            f"the same {len(tenderers)} tenderers ({members}) bid in {len(processes)} processes of {buyer} and took "
+            f"the same {len(tenderers)} tenderers ({members}) bid in {len(ocids)} processes of {buyer} and took "
             f"turns to win (wins: {turns})"
         )
-        count = float(len(processes))
+        count = float(len(ocids))
         hits += [("OCID", ocid, count, float(options["minimum_processes"]), explanation, [ocid]) for ocid in ocids]
         hits += [("Tenderer", member, float(wins.get(member, 0)), None, explanation, ocids) for member in tenderers]
         hits.append(("Buyer", buyer, count, float(options["minimum_processes"]), explanation, ocids))
@@ -74,7 +95,8 @@ R057 = register(
         ),
         formula="one set of ≥ minimum_tenderers tenderers bids in ≥ minimum_processes processes of a buyer and ≥ 2 "
         "members win",
-        compute=compute,
+        decide=decide,
+        observes=(TENDERER_SETS.name,),
         defaults={"minimum_tenderers": 3, "minimum_processes": 3},
         reasons={
             "minimum_tenderers": "two firms alternating is ordinary competition; a ring needs three or more",

@@ -16,17 +16,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, pct, quartiles, register, upper_fence
-from models.indicators.r024 import CURRENCY_OBSERVER, R024, shared_gaps
+from models.grouped import flagged, numbers
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, quartiles, register, upper_fence
+from models.indicators.r024 import CURRENCY_OBSERVER, GAPS, R024, shared_gaps
 from models.indicators.settings import decimal
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes whose winning bid is a high outlier below the runner-up's bid."""
     outcome = Outcome()
-    gaps = shared_gaps(context)
+    gaps = shared_gaps(observed)
+    ratios = numbers(gaps.column("ratio"))
     if options["threshold"] is None:
-        q1, q3 = quartiles(gap.ratio for gap in gaps.values())
+        q1, q3 = quartiles(ratios)
         outcome.meta.update(q1=q1, q3=q3)
         fence = upper_fence(q1, q3)
     else:
@@ -35,25 +37,25 @@ def compute(context: Context, options: dict[str, Any]) -> Outcome:
     # A fence of 0 would flag every process with any gap at all.
     if not fence > 0.0:
         return outcome
-    for ocid, gap in gaps.items():
-        if gap.ratio >= fence:
-            outcome.flag(
-                "OCID",
-                ocid,
-                gap.ratio,
-                threshold=fence,
-                explanation=f"the second-lowest valid bid ({fmt(gap.runner_up_amount)}) is {pct(gap.ratio)} above "
-                f"the winning bid ({fmt(gap.winning_amount)}), at or above the upper fence of {pct(fence)}",
-            )
-            outcome.flag(
-                "Tenderer",
-                gap.winner,
-                0.0,
-                threshold=fence,
-                explanation=f"won {ocid} with a bid {pct(gap.ratio)} below the second-lowest valid bid "
-                f"(upper fence {pct(fence)})",
-                ocid=ocid,
-            )
+    for gap in flagged(gaps, ratios >= fence):
+        ocid = gap["ocid"]
+        outcome.flag(
+            "OCID",
+            ocid,
+            gap["ratio"],
+            threshold=fence,
+            explanation=f"the second-lowest valid bid ({fmt(gap['runner_up_amount'])}) is {pct(gap['ratio'])} above "
+            f"the winning bid ({fmt(gap['winning_amount'])}), at or above the upper fence of {pct(fence)}",
+        )
+        outcome.flag(
+            "Tenderer",
+            gap["winner"],
+            0.0,
+            threshold=fence,
+            explanation=f"won {ocid} with a bid {pct(gap['ratio'])} below the second-lowest valid bid "
+            f"(upper fence {pct(fence)})",
+            ocid=ocid,
+        )
     return outcome
 
 
@@ -64,7 +66,8 @@ R058 = register(
         stage="award",
         fields=R024.fields,
         formula="d = (runner-up's lowest valid bid − winner's lowest valid bid) / winner's; d >= Q3 + 1.5·IQR",
-        compute=compute,
+        decide=decide,
+        observes=(GAPS.name,),
         defaults={"threshold": None},
         reasons={"threshold": "unset: the upper fence Q3 + 1.5·IQR of all processes' d (Cardinal's default)"},
         options={"threshold": decimal},

@@ -17,42 +17,68 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, pct, register
+import pyarrow as pa
+
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.concentration import decimal_or_fence, exceeds, upper_or_threshold
-from models.indicators.postaward import contracts_with_awards, money
+from models.indicators.observations import Observation, Row, Views, register_observation
+from models.indicators.postaward import money
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _gap(views: Views) -> list[Row]:
+    """Return the largest gap over the process's contracts (the first one, on a tie)."""
+    best: Row | None = None
+    for contract, award in views.linked:
+        if contract.get("status") not in ("active", "pending") or award is None or award.get("status") != "active":
+            continue
+        value, awarded = money(contract), money(award)
+        if value is None or awarded is None or value[1] != awarded[1] or awarded[0] <= 0:
+            continue
+        gap = (value[0] - awarded[0]) / awarded[0]
+        if best is None or gap > best[0]:
+            best = (gap, str(contract.get("id")), awarded[0], value[0], value[1])
+    return [] if best is None else [best]
+
+
+GAPS = register_observation(
+    Observation(
+        "obs_contract_award_gaps",
+        (
+            ("gap", pa.float64()),
+            ("contract_id", pa.string()),
+            ("award_amount", pa.float64()),
+            ("contract_amount", pa.float64()),
+            ("currency", pa.string()),
+        ),
+        _gap,
+        "The largest (contracts/value − awards/value) / awards/value of a process's active or pending contracts "
+        "linked to an active award, both in one currency",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes whose contract value exceeds the award value by more than the threshold or fence."""
     outcome = Outcome()
-    gaps: dict[str, tuple[float, str, float, float, str]] = {}
-    for release in context.releases:
-        for contract, award in contracts_with_awards(release):
-            if contract.get("status") not in ("active", "pending") or award is None or award.get("status") != "active":
-                continue
-            value, awarded = money(contract), money(award)
-            if value is None or awarded is None or value[1] != awarded[1] or awarded[0] <= 0:
-                continue
-            gap = (value[0] - awarded[0]) / awarded[0]
-            best = gaps.get(release["ocid"])
-            if best is None or gap > best[0]:
-                gaps[release["ocid"]] = (gap, str(contract.get("id")), awarded[0], value[0], value[1])
+    rows = observed.joined(GAPS.name, "o.gap, o.contract_id, o.award_amount, o.contract_amount, o.currency")
+    gaps = rows.column("gap").to_numpy()
     fixed = options["threshold"] is not None
-    line, meta = upper_or_threshold((g[0] for g in gaps.values() if g[0] > 0), options["threshold"])
+    line, meta = upper_or_threshold(gaps[gaps > 0], options["threshold"])
     if not fixed:
         outcome.meta.update(meta)
     if line is None or (not fixed and not line > 0):
         return outcome
-    for ocid, (gap, contract_id, award_amount, contract_amount, currency) in gaps.items():
-        if exceeds(gap, line, fixed):
-            outcome.flag(
-                "OCID",
-                ocid,
-                gap,
-                threshold=line,
-                explanation=f"contract {contract_id} is worth {fmt(contract_amount)} {currency}, {pct(gap)} above "
-                f"its award of {fmt(award_amount)} (line: {pct(line)}{'' if fixed else ', upper fence'})",
-            )
+    for row in flagged(rows, exceeds(gaps, line, fixed)):
+        outcome.flag(
+            "OCID",
+            row["ocid"],
+            row["gap"],
+            threshold=line,
+            explanation=f"contract {row['contract_id']} is worth {fmt(row['contract_amount'])} {row['currency']}, "
+            f"{pct(row['gap'])} above its award of {fmt(row['award_amount'])} (line: {pct(line)}"
+            f"{'' if fixed else ', upper fence'})",
+        )
     return outcome
 
 
@@ -70,7 +96,8 @@ R059 = register(
             "contracts/value",
         ),
         formula="(contracts/value − awards/value) / awards/value > threshold (or ≥ upper fence of positive gaps)",
-        compute=compute,
+        decide=decide,
+        observes=(GAPS.name,),
         defaults={"threshold": 0.3},
         reasons={"threshold": "OCP 2024 guide's example of 30%; unset uses Q3 + 1.5·IQR of the positive gaps"},
         options={"threshold": decimal_or_fence},

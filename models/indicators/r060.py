@@ -19,29 +19,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, register
+import pyarrow as pa
+
+from models.indicators import Indicator, Observed, Outcome, register
 from models.indicators.concentration import decimal_or_fence
-from models.indicators.postaward import contracts_with_awards, days_between, fence_by_method, method
+from models.indicators.observations import Observation, Row, Views, register_observation
+from models.indicators.postaward import days_between, fence_by_method
 from models.indicators.settings import natural
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _delay(views: Views) -> list[Row]:
+    """Return the longest delay from award to signature over the process's contracts."""
+    longest: float | None = None
+    for contract, award in views.linked:
+        if award is None:
+            continue
+        days = days_between(award.get("date"), contract.get("dateSigned"))
+        if days is not None and (longest is None or days > longest):
+            longest = days
+    return [] if longest is None else [(longest,)]
+
+
+DELAYS = register_observation(
+    Observation(
+        "obs_signature_delays",
+        (("days", pa.float64()),),
+        _delay,
+        "The longest days from awards/date to contracts/dateSigned over a process's contracts linked to an award",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes whose contracts were signed unusually long after the award."""
     outcome = Outcome()
-    delays: dict[str, tuple[str, float]] = {}
-    for release in context.releases:
-        method_name = method(release)
-        if method_name is None:
-            continue
-        for contract, award in contracts_with_awards(release):
-            if award is None:
-                continue
-            days = days_between(award.get("date"), contract.get("dateSigned"))
-            if days is not None and (release["ocid"] not in delays or days > delays[release["ocid"]][1]):
-                delays[release["ocid"]] = (method_name, days)
     fence_by_method(
         outcome,
-        delays,
+        observed.joined(DELAYS.name, "p.method, o.days", where="p.method IS NOT NULL"),
         side="upper",
         threshold=options["threshold"],
         minimum=options["minimum_processes"],
@@ -57,7 +71,8 @@ R060 = register(
         stage="contract",
         fields=("awards/date", "contracts/dateSigned", "contracts/awardID", "tender/procurementMethod"),
         formula="days(contracts/dateSigned − awards/date) >= upper fence per procurementMethod (or > threshold)",
-        compute=compute,
+        decide=decide,
+        observes=(DELAYS.name,),
         defaults={"threshold": None, "minimum_processes": 10},
         reasons={
             "threshold": "unset: the upper fence per method (OCP 2024 guide); set the legal period to use it instead",

@@ -19,43 +19,52 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, Release, register
+import pyarrow as pa
+
+from models.indicators import Indicator, Observed, Outcome, Release, register
 from models.indicators.concentration import decimal_or_fence
-from models.indicators.postaward import days_between, earliest_award_date, fence_by_method, method
+from models.indicators.observations import Observation, Row, Views, register_observation
+from models.indicators.postaward import days_between, earliest_award_date, fence_by_method
 from models.indicators.settings import natural
 
 
-def decision_periods(context: Context) -> dict[str, tuple[str, float]]:
-    """Return ocid → (method, days from tenderPeriod/endDate to the first active award), shared with R062."""
-
-    def periods(ctx: Context) -> dict[str, tuple[str, float]]:
-        found: dict[str, tuple[str, float]] = {}
-        for release in ctx.releases:
-            period = decision_period(release)
-            if period is not None:
-                found[release["ocid"]] = period
-        return found
-
-    found: dict[str, tuple[str, float]] = context.once("decision_periods", periods)
-    return found
-
-
-def decision_period(release: Release) -> tuple[str, float] | None:
-    """Return (method, decision period in days) of one process, or None."""
-    method_name = method(release)
+def decision_period(release: Release) -> float | None:
+    """Return the days from tenderPeriod/endDate to the earliest active award date of one process, or None."""
     tender = release.get("tender")
     period = tender.get("tenderPeriod") if isinstance(tender, dict) else None
     end = period.get("endDate") if isinstance(period, dict) else None
-    days = days_between(end, earliest_award_date(release))
-    return None if method_name is None or days is None else (method_name, days)
+    return days_between(end, earliest_award_date(release))
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _period(views: Views) -> list[Row]:
+    days = decision_period(views.release)
+    return [] if days is None else [(days,)]
+
+
+PERIODS = register_observation(
+    Observation(
+        "obs_decision_periods",
+        (("days", pa.float64()),),
+        _period,
+        "Days from tender/tenderPeriod/endDate to the earliest awards/date of an active award (R061, R062)",
+    )
+)
+
+
+def decision_periods(observed: Observed) -> pa.Table:
+    """Return (ocid, method, days) of the processes with a method and a decision period, shared with R062."""
+    found: pa.Table = observed.once(
+        "decision_periods", lambda obs: obs.joined(PERIODS.name, "p.method, o.days", where="p.method IS NOT NULL")
+    )
+    return found
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes decided extremely fast for their method."""
     outcome = Outcome()
     fence_by_method(
         outcome,
-        decision_periods(context),
+        decision_periods(observed),
         side="lower",
         threshold=options["threshold"],
         minimum=options["minimum_processes"],
@@ -71,7 +80,8 @@ R061 = register(
         stage="award",
         fields=("tender/tenderPeriod/endDate", "awards/date", "awards/status", "tender/procurementMethod"),
         formula="days(first active awards/date − tenderPeriod/endDate) <= lower fence per procurementMethod",
-        compute=compute,
+        decide=decide,
+        observes=(PERIODS.name,),
         defaults={"threshold": None, "minimum_processes": 10},
         reasons={
             "threshold": "unset: the lower fence per method (OCP 2024 guide); a fixed number of days replaces it",

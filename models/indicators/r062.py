@@ -18,19 +18,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, register
+from models.indicators import Indicator, Observed, Outcome, register
 from models.indicators.concentration import decimal_or_fence
 from models.indicators.postaward import fence_by_method
-from models.indicators.r061 import decision_periods
+from models.indicators.r061 import PERIODS, decision_periods
 from models.indicators.settings import natural
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes decided extremely slowly for their method."""
     outcome = Outcome()
     fence_by_method(
         outcome,
-        decision_periods(context),
+        decision_periods(observed),
         side="upper",
         threshold=options["threshold"],
         minimum=options["minimum_processes"],
@@ -46,7 +46,8 @@ R062 = register(
         stage="award",
         fields=("tender/tenderPeriod/endDate", "awards/date", "awards/status", "tender/procurementMethod"),
         formula="days(first active awards/date − tenderPeriod/endDate) >= upper fence per procurementMethod",
-        compute=compute,
+        decide=decide,
+        observes=(PERIODS.name,),
         defaults={"threshold": None, "minimum_processes": 10},
         reasons={
             "threshold": "unset: the upper fence per method (OCP 2024 guide); a fixed number of days replaces it",

@@ -16,30 +16,44 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, register
+import pyarrow as pa
+
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, register
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import objects
 from models.indicators.settings import natural
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _amendments(views: Views) -> list[Row]:
+    counted = [len(objects(c.get("amendments"))) for c in views.contracts if c.get("status") != "cancelled"]
+    total = sum(counted)
+    return [(total, sum(1 for count in counted if count))] if total else []
+
+
+AMENDMENTS = register_observation(
+    Observation(
+        "obs_amendments",
+        (("amendments", pa.int64()), ("amended_contracts", pa.int64())),
+        _amendments,
+        "The amendments of a process's contracts that are not cancelled, and how many contracts have any",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes whose contracts were amended."""
     outcome = Outcome()
-    minimum: int = options["minimum_amendments"]
-    for release in context.releases:
-        counted = [
-            len(objects(contract.get("amendments")))
-            for contract in objects(release.get("contracts"))
-            if contract.get("status") != "cancelled"
-        ]
-        total = sum(counted)
-        if total >= max(minimum, 1):
-            outcome.flag(
-                "OCID",
-                release["ocid"],
-                float(total),
-                threshold=float(max(minimum, 1)),
-                explanation=f"{total} amendment(s) to {sum(1 for c in counted if c)} contract(s)",
-            )
+    minimum = max(options["minimum_amendments"], 1)
+    rows = observed.joined(AMENDMENTS.name, "o.amendments, o.amended_contracts")
+    for row in flagged(rows, rows.column("amendments").to_numpy() >= minimum):
+        outcome.flag(
+            "OCID",
+            row["ocid"],
+            float(row["amendments"]),
+            threshold=float(minimum),
+            explanation=f"{row['amendments']} amendment(s) to {row['amended_contracts']} contract(s)",
+        )
     return outcome
 
 
@@ -50,7 +64,8 @@ R064 = register(
         stage="contract",
         fields=("contracts/status", "contracts/amendments/id"),
         formula="number of contracts/amendments of contracts not cancelled >= minimum_amendments",
-        compute=compute,
+        decide=decide,
+        observes=(AMENDMENTS.name,),
         defaults={"minimum_amendments": 1},
         reasons={"minimum_amendments": "OCP 2024 guide: a contract with any amendment is flagged"},
         options={"minimum_amendments": natural},

@@ -16,39 +16,63 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, register
+import pyarrow as pa
+
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, fmt, register
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import money, objects
 from models.indicators.settings import decimal
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _payments(views: Views) -> list[Row]:
+    """Return the contract with the largest ratio of payments to value (the first one, on a tie)."""
+    worst: Row | None = None
+    for contract in views.contracts:
+        value = money(contract)
+        implementation = contract.get("implementation")
+        if contract.get("status") == "cancelled" or value is None or value[0] <= 0:
+            continue
+        transactions = objects(implementation.get("transactions")) if isinstance(implementation, dict) else []
+        paid = [m[0] for t in transactions if (m := money(t)) is not None and m[1] == value[1]]
+        if not paid:
+            continue
+        ratio = sum(paid) / value[0]
+        if worst is None or ratio > worst[0]:
+            worst = (ratio, str(contract.get("id")), sum(paid), value[0], value[1])
+    return [] if worst is None else [worst]
+
+
+PAYMENTS = register_observation(
+    Observation(
+        "obs_payment_ratios",
+        (
+            ("ratio", pa.float64()),
+            ("contract_id", pa.string()),
+            ("paid_amount", pa.float64()),
+            ("contract_amount", pa.float64()),
+            ("currency", pa.string()),
+        ),
+        _payments,
+        "The largest Σ transactions/value ÷ contracts/value (same currency) over a process's contracts not cancelled",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes whose payments exceed a contract's value."""
     outcome = Outcome()
     threshold: float = options["threshold"]
-    for release in context.releases:
-        worst: tuple[float, str, float, float, str] | None = None
-        for contract in objects(release.get("contracts")):
-            value = money(contract)
-            implementation = contract.get("implementation")
-            if contract.get("status") == "cancelled" or value is None or value[0] <= 0:
-                continue
-            transactions = objects(implementation.get("transactions")) if isinstance(implementation, dict) else []
-            paid = [m[0] for t in transactions if (m := money(t)) is not None and m[1] == value[1]]
-            if not paid:
-                continue
-            ratio = sum(paid) / value[0]
-            if ratio > threshold and (worst is None or ratio > worst[0]):
-                worst = (ratio, str(contract.get("id")), sum(paid), value[0], value[1])
-        if worst is not None:
-            ratio, contract_id, paid_amount, amount, currency = worst
-            outcome.flag(
-                "OCID",
-                release["ocid"],
-                ratio,
-                threshold=threshold,
-                explanation=f"contract {contract_id} paid {fmt(paid_amount)} {currency} on a value of {fmt(amount)} "
-                f"(ratio {fmt(ratio)})",
-            )
+    rows = observed.joined(PAYMENTS.name, "o.ratio, o.contract_id, o.paid_amount, o.contract_amount, o.currency")
+    for row in flagged(rows, rows.column("ratio").to_numpy() > threshold):
+        outcome.flag(
+            "OCID",
+            row["ocid"],
+            row["ratio"],
+            threshold=threshold,
+            explanation=f"contract {row['contract_id']} paid {fmt(row['paid_amount'])} {row['currency']} on a value "
+            f"of {fmt(row['contract_amount'])} (ratio {fmt(row['ratio'])})",
+        )
     return outcome
 
 
@@ -59,7 +83,8 @@ R068 = register(
         stage="implementation",
         fields=("contracts/value", "contracts/implementation/transactions/value", "contracts/status"),
         formula="Σ transactions/value / contracts/value > threshold",
-        compute=compute,
+        decide=decide,
+        observes=(PAYMENTS.name,),
         defaults={"threshold": 1.0},
         reasons={"threshold": "OCP 2024 guide: payments above the contract value"},
         options={"threshold": decimal},

@@ -18,36 +18,61 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, pct, register
-from models.indicators.postaward import contracts_with_awards, money, objects, original_value
+import pyarrow as pa
+
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
+from models.indicators.observations import Observation, Row, Views, register_observation
+from models.indicators.postaward import money, objects, original_value
 from models.indicators.settings import decimal
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _increase(views: Views) -> list[Row]:
+    """Return the amended active contract with the largest increase over its original value (the first, on a tie)."""
+    worst: Row | None = None
+    for contract, award in views.linked:
+        if contract.get("status") != "active" or not objects(contract.get("amendments")):
+            continue
+        value, before = money(contract), original_value(contract, award)
+        if value is None or before is None or value[1] != before[1] or before[0] <= 0:
+            continue
+        increase = (value[0] - before[0]) / before[0]
+        if worst is None or increase > worst[0]:
+            worst = (increase, str(contract.get("id")), before[0], value[0], value[1])
+    return [] if worst is None else [worst]
+
+
+INCREASES = register_observation(
+    Observation(
+        "obs_value_increases",
+        (
+            ("increase", pa.float64()),
+            ("contract_id", pa.string()),
+            ("original_amount", pa.float64()),
+            ("amount", pa.float64()),
+            ("currency", pa.string()),
+        ),
+        _increase,
+        "The largest (contracts/value − original value) / original value over a process's amended active "
+        "contracts, both in one currency (original: the award's value, else the earliest previousValue)",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes with an amended active contract worth more than its award."""
     outcome = Outcome()
     threshold: float = options["threshold"]
-    for release in context.releases:
-        worst: tuple[float, str, float, float, str] | None = None
-        for contract, award in contracts_with_awards(release):
-            if contract.get("status") != "active" or not objects(contract.get("amendments")):
-                continue
-            value, before = money(contract), original_value(contract, award)
-            if value is None or before is None or value[1] != before[1] or before[0] <= 0:
-                continue
-            increase = (value[0] - before[0]) / before[0]
-            if increase > threshold and (worst is None or increase > worst[0]):
-                worst = (increase, str(contract.get("id")), before[0], value[0], value[1])
-        if worst is not None:
-            increase, contract_id, before_amount, after_amount, currency = worst
-            outcome.flag(
-                "OCID",
-                release["ocid"],
-                increase,
-                threshold=threshold,
-                explanation=f"contract {contract_id} was amended from {fmt(before_amount)} to {fmt(after_amount)} "
-                f"{currency} (+{pct(increase)})",
-            )
+    rows = observed.joined(INCREASES.name, "o.increase, o.contract_id, o.original_amount, o.amount, o.currency")
+    for row in flagged(rows, rows.column("increase").to_numpy() > threshold):
+        outcome.flag(
+            "OCID",
+            row["ocid"],
+            row["increase"],
+            threshold=threshold,
+            explanation=f"contract {row['contract_id']} was amended from {fmt(row['original_amount'])} to "
+            f"{fmt(row['amount'])} {row['currency']} (+{pct(row['increase'])})",
+        )
     return outcome
 
 
@@ -65,7 +90,8 @@ R069 = register(
             "contracts/amendments/previousValue",
         ),
         formula="active amended contract: (contracts/value − awards/value) / awards/value > threshold",
-        compute=compute,
+        decide=decide,
+        observes=(INCREASES.name,),
         defaults={"threshold": 0.0},
         reasons={"threshold": "OCP 2024 guide: any rise in an amended contract's price (R059 sets a size)"},
         options={"threshold": decimal},

@@ -22,39 +22,63 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, pct, register
+import pyarrow as pa
+
+from models.grouped import flagged
+from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
+from models.indicators.observations import Observation, Row, Views, register_observation
 from models.indicators.postaward import days_between, final_end, objects, original_end
 from models.indicators.settings import decimal
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _extension(views: Views) -> list[Row]:
+    """Return the amended contract lengthened most for its original duration (the first one, on a tie)."""
+    worst: Row | None = None
+    for contract in views.contracts:
+        if contract.get("status") == "cancelled" or not objects(contract.get("amendments")):
+            continue
+        period = contract.get("period")
+        start = period.get("startDate") if isinstance(period, dict) else None
+        before, after = original_end(contract), final_end(contract)
+        duration, extension = days_between(start, before), days_between(before, after)
+        if duration is None or extension is None or duration <= 0:
+            continue
+        ratio = extension / duration
+        if worst is None or ratio > worst[0]:
+            worst = (ratio, str(contract.get("id")), extension, duration)
+    return [] if worst is None else [worst]
+
+
+EXTENSIONS = register_observation(
+    Observation(
+        "obs_contract_extensions",
+        (
+            ("ratio", pa.float64()),
+            ("contract_id", pa.string()),
+            ("extension_days", pa.float64()),
+            ("duration_days", pa.float64()),
+        ),
+        _extension,
+        "The largest extension ÷ original duration over a process's amended contracts not cancelled (original end: "
+        "the earliest previousEndDate; final end: the latest of period/endDate and every newEndDate)",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes whose contracts were lengthened by amendments."""
     outcome = Outcome()
     threshold: float = options["threshold"]
-    for release in context.releases:
-        worst: tuple[float, str, float, float] | None = None
-        for contract in objects(release.get("contracts")):
-            if contract.get("status") == "cancelled" or not objects(contract.get("amendments")):
-                continue
-            period = contract.get("period")
-            start = period.get("startDate") if isinstance(period, dict) else None
-            before, after = original_end(contract), final_end(contract)
-            duration, extension = days_between(start, before), days_between(before, after)
-            if duration is None or extension is None or duration <= 0:
-                continue
-            ratio = extension / duration
-            if ratio > threshold and (worst is None or ratio > worst[0]):
-                worst = (ratio, str(contract.get("id")), extension, duration)
-        if worst is not None:
-            ratio, contract_id, extension, duration = worst
-            outcome.flag(
-                "OCID",
-                release["ocid"],
-                ratio,
-                threshold=threshold,
-                explanation=f"contract {contract_id} was extended by {fmt(extension)} days on an original duration of "
-                f"{fmt(duration)} days (+{pct(ratio)})",
-            )
+    rows = observed.joined(EXTENSIONS.name, "o.ratio, o.contract_id, o.extension_days, o.duration_days")
+    for row in flagged(rows, rows.column("ratio").to_numpy() > threshold):
+        outcome.flag(
+            "OCID",
+            row["ocid"],
+            row["ratio"],
+            threshold=threshold,
+            explanation=f"contract {row['contract_id']} was extended by {fmt(row['extension_days'])} days on an "
+            f"original duration of {fmt(row['duration_days'])} days (+{pct(row['ratio'])})",
+        )
     return outcome
 
 
@@ -70,7 +94,8 @@ S001 = register(
             "contracts/amendments/newEndDate",
         ),
         formula="(final endDate − original endDate) / (original endDate − startDate) > threshold",
-        compute=compute,
+        decide=decide,
+        observes=(EXTENSIONS.name,),
         defaults={"threshold": 0.0},
         reasons={"threshold": "any lengthening (the CRI's contract-lengthening component); the value is its size"},
         options={"threshold": decimal},

@@ -24,8 +24,13 @@ import datetime as dt
 import re
 from typing import Any
 
-from models.indicators import Context, Indicator, Outcome, fmt, register, sole_id
-from models.indicators.postaward import moment, money, objects
+import numpy as np
+import pyarrow as pa
+
+from models.grouped import flagged, numbers
+from models.indicators import Indicator, Observed, Outcome, fmt, register, sole_id
+from models.indicators.observations import Observation, Row, Views, register_observation
+from models.indicators.postaward import moment, money
 from models.indicators.settings import decimal, natural
 
 # A legal person's RFC: 3 letters (Ñ and & occur), YYMMDD of incorporation, 3-character homoclave.
@@ -48,34 +53,76 @@ def incorporated(party_id: str, on_or_before: dt.date) -> dt.date | None:
     return None
 
 
-def compute(context: Context, options: dict[str, Any]) -> Outcome:
+def _young(views: Views) -> list[Row]:
+    """Return each active award to one legal person with a dated RFC: its age at the award and the award's value."""
+    rows: list[Row] = []
+    for award in views.awards:
+        supplier = sole_id(award.get("suppliers")) if award.get("status") == "active" else None
+        when = moment(award.get("date"))
+        if supplier is None or when is None:
+            continue
+        founded = incorporated(supplier, when.date())
+        if founded is None:
+            continue
+        value = money(award)
+        rows.append(
+            (
+                len(rows),
+                supplier,
+                (when.date() - founded).days,
+                founded,
+                when.date(),
+                value[0] if value else None,
+                value[1] if value else None,
+            )
+        )
+    return rows
+
+
+AGES = register_observation(
+    Observation(
+        "obs_supplier_ages",
+        (
+            ("position", pa.int32()),
+            ("supplier_id", pa.string()),
+            ("age_days", pa.int64()),
+            ("incorporated", pa.date32()),
+            ("award_date", pa.date32()),
+            ("amount", pa.float64()),
+            ("currency", pa.string()),
+        ),
+        _young,
+        "Each active award to one supplier whose id is a legal person's RFC (MX-RFC-, 12 characters): days from its "
+        "incorporation to awards/date (the award's local date), and the award's value",
+    )
+)
+
+
+def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag awards to suppliers incorporated less than the maximum age before the award."""
     outcome = Outcome()
-    for release in context.releases:
-        for award in objects(release.get("awards")):
-            supplier = sole_id(award.get("suppliers")) if award.get("status") == "active" else None
-            when, value = moment(award.get("date")), money(award)
-            if supplier is None or when is None:
-                continue
-            founded = incorporated(supplier, when.date())
-            if founded is None or (value[0] if value else 0.0) < options["minimum_amount"]:
-                continue
-            age = (when.date() - founded).days
-            if age < options["maximum_age_days"]:
-                amount = f"{fmt(value[0])} {value[1]}" if value else "an award without a value"
-                explanation = (
-                    f"{supplier} was incorporated on {founded.isoformat()} (per its RFC), {age} days before winning "
-                    f"{amount} on {when.date().isoformat()}; limit {options['maximum_age_days']} days"
-                )
-                for group, key in (("OCID", release["ocid"]), ("Tenderer", supplier)):
-                    outcome.flag(
-                        group,
-                        key,
-                        float(age),
-                        threshold=float(options["maximum_age_days"]),
-                        explanation=explanation,
-                        ocid=release["ocid"],
-                    )
+    rows = observed.joined(
+        AGES.name, "o.supplier_id, o.age_days, o.incorporated, o.award_date, o.amount, o.currency", positioned=True
+    )
+    # An award without a value counts as 0 against the minimum amount.
+    amounts = np.nan_to_num(numbers(rows.column("amount")), nan=0.0)
+    hit = (amounts >= options["minimum_amount"]) & (rows.column("age_days").to_numpy() < options["maximum_age_days"])
+    for row in flagged(rows, hit):
+        ocid, supplier, age = row["ocid"], row["supplier_id"], row["age_days"]
+        amount = f"{fmt(row['amount'])} {row['currency']}" if row["amount"] is not None else "an award without a value"
+        explanation = (
+            f"{supplier} was incorporated on {row['incorporated'].isoformat()} (per its RFC), {age} days before "
+            f"winning {amount} on {row['award_date'].isoformat()}; limit {options['maximum_age_days']} days"
+        )
+        for group, key in (("OCID", ocid), ("Tenderer", supplier)):
+            outcome.flag(
+                group,
+                key,
+                float(age),
+                threshold=float(options["maximum_age_days"]),
+                explanation=explanation,
+                ocid=ocid,
+            )
     return outcome
 
 
@@ -86,7 +133,8 @@ S002 = register(
         stage="award",
         fields=("awards/status", "awards/date", "awards/value", "awards/suppliers/id"),
         formula="days(awards/date − incorporation date in the supplier's RFC) < maximum_age_days",
-        compute=compute,
+        decide=decide,
+        observes=(AGES.name,),
         defaults={"maximum_age_days": 365, "minimum_amount": 0.0},
         reasons={
             "maximum_age_days": "IMCO's compliance pillar: firms under 1 year old (REFERENCE §6.7)",

@@ -13,19 +13,21 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from models.indicators import Context, fmt, sole_id
-from models.indicators.concentration import (
-    Hit,
-    awarded,
-    buyer_id,
-    clusters,
-    main_currency,
-    market,
-    moments,
-    threshold_for,
-    years,
-)
-from models.indicators.postaward import method, money, objects
+import numpy as np
+import pyarrow as pa
+
+from models.grouped import numbers
+from models.indicators import Observed, fmt
+from models.indicators.concentration import MARKET_SQL, Hit, awarded_values, clusters, main_currency, threshold_for
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+PROCESSES_SQL = f"""
+SELECT p.rank, p.ocid, p.buyer_id, p.sole_supplier_id, {MARKET_SQL} AS item_class, epoch_us(p.started) AS started,
+       p.year, p.method, CASE WHEN p.tender_currency = $currency THEN p.tender_amount END AS estimate
+FROM {{processes}} AS p
+WHERE p.buyer_id IS NOT NULL AND p.started IS NOT NULL AND p.year IS NOT NULL
+ORDER BY p.rank
+"""
 
 
 @dataclass(frozen=True)
@@ -47,45 +49,68 @@ class Purchase:
         return self.line * (1 - distance) <= self.amount < self.line
 
 
-def purchases(context: Context, thresholds: dict[int, float], digits: int) -> list[Purchase]:
-    """Return every process with a buyer, a date and an amount in the main currency, as a purchase (once per run)."""
-    key = f"splitting.purchases:{digits}:{sorted(thresholds.items())}"
-    found: list[Purchase] = context.once(key, lambda ctx: _purchases(ctx, thresholds, digits))
-    return found
+@dataclass(frozen=True)
+class Purchases:
+    """Every process with a buyer, a date and an amount in the main currency, as arrays in process order."""
 
+    table: pa.Table  # rank, ocid, buyer_id, sole_supplier_id, item_class, started (µs since 1970, UTC), year, method
+    amount: np.ndarray
+    line: np.ndarray
 
-def _purchases(context: Context, thresholds: dict[int, float], digits: int) -> list[Purchase]:
-    currency = main_currency(context)
-    found = []
-    for release, when, year in zip(context.releases, moments(context), years(context), strict=True):
-        buyer = buyer_id(release)
-        if buyer is None or when is None or year is None:
-            continue
-        tender = release.get("tender")
-        estimate = money(tender) if isinstance(tender, dict) else None
-        won = awarded(release, currency)
-        if estimate is not None and estimate[1] == currency:
-            amount = estimate[0]
-        elif won:
-            amount = sum(value for _, value, _ in won)
-        else:
-            continue
-        active = [award for award in objects(release.get("awards")) if award.get("status") == "active"]
-        supplier = sole_id(active[0].get("suppliers")) if len(active) == 1 else None
-        found.append(
+    def take(self, mask: np.ndarray) -> list[Purchase]:
+        """Return the selected purchases as objects (a few: those near the threshold)."""
+        rows = self.table.filter(pa.array(mask, pa.bool_())).to_pylist()
+        return [
             Purchase(
-                ocid=release["ocid"],
-                buyer=buyer,
-                supplier=supplier,
-                item_class=market(release, digits),
-                when=when,
-                year=year,
+                ocid=row["ocid"],
+                buyer=row["buyer_id"],
+                supplier=row["sole_supplier_id"],
+                item_class=row["item_class"],
+                when=EPOCH + dt.timedelta(microseconds=row["started"]),
+                year=row["year"],
                 amount=amount,
-                line=threshold_for(thresholds, year),
-                method=method(release),
+                line=line,
+                method=row["method"],
             )
-        )
+            for row, amount, line in zip(rows, self.amount[mask].tolist(), self.line[mask].tolist(), strict=True)
+        ]
+
+    def method_is(self, name: str) -> np.ndarray:
+        """Return a mask of the purchases made with one procurement method."""
+        methods = self.table.column("method").to_numpy(zero_copy_only=False)
+        return np.asarray(methods == name, dtype=bool)
+
+    def just_below(self, distance: float) -> np.ndarray:
+        """Return a mask of the amounts below the line by at most ``distance`` of it."""
+        return (self.line * (1 - distance) <= self.amount) & (self.amount < self.line)
+
+
+def purchases(observed: Observed, thresholds: dict[int, float], digits: int) -> Purchases:
+    """Return every process with a buyer, a date and an amount in the main currency, as purchases (once per run)."""
+    key = f"splitting.purchases:{digits}:{sorted(thresholds.items())}"
+    found: Purchases = observed.once(key, lambda obs: _purchases(obs, thresholds, digits))
     return found
+
+
+def _purchases(observed: Observed, thresholds: dict[int, float], digits: int) -> Purchases:
+    currency = main_currency(observed)
+    table = observed.query(PROCESSES_SQL, {"currency": currency, "digits": digits})
+    awards = awarded_values(observed, digits)
+    ranks = table.column("rank").to_numpy()
+    # Each process's awards in the main currency, summed in award order (a running sum, to the last bit).
+    at = np.searchsorted(ranks, awards.column("rank").to_numpy())
+    mine = at < len(ranks)
+    mine[mine] = ranks[at[mine]] == awards.column("rank").to_numpy()[mine]
+    won = np.bincount(at[mine], weights=awards.column("amount").to_numpy()[mine], minlength=len(ranks))
+    awarded = np.bincount(at[mine], minlength=len(ranks)) > 0
+    estimate = numbers(table.column("estimate"))
+    has_estimate = ~np.isnan(estimate)
+    keep = has_estimate | awarded
+    amount = np.where(has_estimate, estimate, won)[keep]
+    table = table.filter(pa.array(keep, pa.bool_()))
+    years, inverse = np.unique(table.column("year").to_numpy(), return_inverse=True)
+    line = np.asarray([threshold_for(thresholds, int(year)) for year in years], dtype=float)[inverse]
+    return Purchases(table, amount, line)
 
 
 def grouped(items: list[Purchase], key: Any) -> dict[Any, list[Purchase]]:

@@ -256,3 +256,26 @@ def test_shipped_artifact_matches_its_card_and_this_scikit_learn() -> None:
     assert model.metrics["sklearn_version"] == sklearn.__version__ and math.isfinite(
         model.metrics["auc_model_held_out"]
     )
+
+
+def test_grouped_statistics_equal_numpy_on_each_group() -> None:
+    # Buyer and supplier scores aggregate every group at once; the numbers must be those of np.mean, np.median and
+    # np.average on each group's own array (NumPy sums pairwise, in blocks of 8 and 128, not one after another).
+    from models.grouped import medians, pairwise_sums
+
+    rng = np.random.default_rng(5)
+    sizes = np.concatenate([[1, 2, 7, 8, 9, 16, 127, 128, 129, 300, 1025], rng.integers(1, 60, 200)])
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    rng.shuffle(group)
+    values = rng.lognormal(0, 4, len(group)) * rng.choice([-1.0, 1.0], len(group))
+    weights = rng.random(len(group))
+    members = [values[group == g] for g in range(len(sizes))]
+    sums = pairwise_sums(values, group, len(sizes) + 1)
+    assert sums.tolist() == [float(np.sum(m)) for m in members] + [0.0]
+    assert (sums[:-1] / sizes).tolist() == [float(np.mean(m)) for m in members]
+    assert medians(values, group, len(sizes)).tolist() == [float(np.median(m)) for m in members]
+    averaged = pairwise_sums(values * weights, group, len(sizes)) / pairwise_sums(weights, group, len(sizes))
+    assert averaged.tolist() == [float(np.average(m, weights=weights[group == g])) for g, m in enumerate(members)]
+    # A plain running sum differs in the last bits, which is why the pairwise order is replayed.
+    running = np.bincount(group, weights=values, minlength=len(sizes))
+    assert running.tolist() != sums[:-1].tolist()
