@@ -38,7 +38,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms import jsonio
+from transforms import jsonio, spill
 from transforms.errors import SourceError
 from transforms.sources.simulator import STAGES, SimulationConfig, generate
 
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 STAGE_SCHEMA = pa.schema([("instant", pa.float64()), ("id", pa.string()), ("record", pa.binary())])
 ROW_GROUP = 2_048  # rows per row group of a sorted stage file: a page reads a few groups, never the file
 SPILL_ROWS = 10_000  # buffered records per stage before they are spilled
-DUCKDB_MEMORY = "256MB"  # the per-stage sort spills to disk past this
 # The sort reads back ids and instants; the record bytes ride along untouched.
 SORT_SQL = "SELECT instant, id, record FROM read_parquet(?) ORDER BY instant, id"
 
@@ -56,36 +55,11 @@ def epoch(stamp: str) -> float:
     return dt.datetime.fromisoformat(stamp).timestamp()
 
 
-class _Column:
-    """A growing string or binary column kept in one buffer: orjson's bytes objects are not kept.
-
-    Holding many small results of ``orjson.dumps`` costs far more than their length (about 8 KB each here: the
-    allocator cannot reuse the space they shrank from), so each is copied into the buffer and dropped at once.
-    """
-
-    def __init__(self, kind: pa.DataType) -> None:
-        self.kind = kind
-        self.data = bytearray()
-        self.offsets = array.array("i", [0])
-
-    def append(self, value: bytes) -> None:
-        self.data += value
-        self.offsets.append(len(self.data))
-
-    def take(self) -> pa.Array:
-        """Return the column as an Arrow array and start a new one."""
-        column = pa.Array.from_buffers(
-            self.kind, len(self.offsets) - 1, [None, pa.py_buffer(self.offsets), pa.py_buffer(bytes(self.data))]
-        )
-        self.data, self.offsets = bytearray(), array.array("i", [0])
-        return column
-
-
 class _StageBuffer:
     def __init__(self) -> None:
         self.instants = array.array("d")
-        self.ids = _Column(pa.string())
-        self.records = _Column(pa.binary())
+        self.ids = spill.BytesColumn(pa.string())
+        self.records = spill.BytesColumn(pa.binary())
 
     def append(self, row: dict[str, Any]) -> None:
         self.instants.append(epoch(row["actualizado"]))
@@ -93,7 +67,7 @@ class _StageBuffer:
         self.records.append(orjson.dumps(row))
 
     def take(self) -> pa.Table:
-        instants = pa.Array.from_buffers(pa.float64(), len(self.instants), [None, pa.py_buffer(self.instants)])
+        instants = spill.float_column(self.instants)
         self.instants = array.array("d")
         return pa.table([instants, self.ids.take(), self.records.take()], schema=STAGE_SCHEMA)
 
@@ -138,15 +112,15 @@ class _SpillSink:
         self.truth_file.close()
 
 
-def _sort_stage(con: duckdb.DuckDBPyConnection, spill: Path, target: Path) -> int:
+def _sort_stage(con: duckdb.DuckDBPyConnection, spilled: Path, target: Path) -> int:
     """Write one stage's spilled records to ``target`` sorted by (instant, id); return how many."""
     written = 0
     with pq.ParquetWriter(target, STAGE_SCHEMA, compression="zstd") as writer:
-        if spill.exists():
-            reader = con.sql(SORT_SQL, params=[str(spill)]).to_arrow_reader(ROW_GROUP)
-            for batch in reader:
-                writer.write_batch(batch.cast(STAGE_SCHEMA), row_group_size=ROW_GROUP)
-                written += batch.num_rows
+        if spilled.exists():
+            reader = con.sql(SORT_SQL, params=[str(spilled)]).to_arrow_reader(ROW_GROUP)
+            for table in spill.exact_batches(reader, ROW_GROUP, STAGE_SCHEMA):
+                writer.write_table(table, row_group_size=ROW_GROUP)
+                written += table.num_rows
     return written
 
 
@@ -169,9 +143,7 @@ def write_universe(config: SimulationConfig, folder: Path) -> StoredUniverse:
         log.info("generated %s records in %.1f s; sorting each stage", f"{total:,}", _since(started))
         jsonio.write_jsonl(staging / "buyers.jsonl", buyers)
         jsonio.write_jsonl(staging / "suppliers.jsonl", suppliers)
-        with duckdb.connect() as con:
-            con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
-            con.execute("SET temp_directory = ?", [str(staging / "spill" / "sort")])
+        with spill.sorting_connection(staging / "spill" / "sort") as con:
             for stage in STAGES:
                 written = _sort_stage(con, sink.spill_path(stage), staging / "stages" / f"{stage}.parquet")
                 if written != sink.counts[stage]:
