@@ -84,7 +84,8 @@ class SpilledBidGroups:
             return
         self.writer.close()
         with spill.sorting_connection(self.folder / "sort") as con:
-            reader = con.sql(GROUPED_BIDS_SQL, params=[str(self.path), str(self.path)]).to_arrow_reader(SPILL_ROWS)
+            params = [str(self.path), str(self.path)]
+            reader = spill.sorted_batches(con, GROUPED_BIDS_SQL, params, self.folder, SPILL_ROWS)
             current = -1
             group: list[dict[str, Any]] = []
             for batch in reader:

@@ -107,8 +107,8 @@ class Store:
             with pq.ParquetWriter(work / path.name, RELEASE_SCHEMA, compression="zstd") as writer:
                 if spilled:
                     with spill.sorting_connection(work / "sort") as con:
-                        reader = con.sql(SORT_RELEASES_SQL, params=[str(work / "spill.parquet")])
-                        batches = reader.to_arrow_reader(ROW_GROUP)
+                        params = [str(work / "spill.parquet")]
+                        batches = spill.sorted_batches(con, SORT_RELEASES_SQL, params, work, ROW_GROUP)
                         for table in spill.exact_batches(batches, ROW_GROUP, RELEASE_SCHEMA):
                             writer.write_table(table, row_group_size=ROW_GROUP)
                             written += table.num_rows

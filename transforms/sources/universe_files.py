@@ -117,7 +117,7 @@ def _sort_stage(con: duckdb.DuckDBPyConnection, spilled: Path, target: Path) -> 
     written = 0
     with pq.ParquetWriter(target, STAGE_SCHEMA, compression="zstd") as writer:
         if spilled.exists():
-            reader = con.sql(SORT_SQL, params=[str(spilled)]).to_arrow_reader(ROW_GROUP)
+            reader = spill.sorted_batches(con, SORT_SQL, [str(spilled)], spilled.parent, ROW_GROUP)
             for table in spill.exact_batches(reader, ROW_GROUP, STAGE_SCHEMA):
                 writer.write_table(table, row_group_size=ROW_GROUP)
                 written += table.num_rows
