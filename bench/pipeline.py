@@ -20,8 +20,9 @@ from typing import Any
 
 from transforms import jsonio
 from transforms.pipeline import STEPS
-from transforms.sources.simulator import SimulationConfig, simulate
+from transforms.sources.simulator import SimulationConfig
 from transforms.sources.stage_api import serve_in_thread
+from transforms.sources.universe_files import write_universe
 
 BIN = Path(sys.executable).parent
 PEAK = (
@@ -64,7 +65,7 @@ def run_size(procedures: int, schema_dir: Path, work: Path) -> dict[str, Any]:
     days = max(30, procedures // CONTRACTS_PER_DAY)
     config = SimulationConfig(seed=13, procedures=procedures, start=END - dt.timedelta(days=days), end=END)
     started = time.perf_counter()
-    universe = simulate(config)
+    universe = write_universe(config, work / f"universe-{procedures}")  # on disk: bounded memory at any size
     simulate_seconds = time.perf_counter() - started
     server = serve_in_thread(universe)
     base = {

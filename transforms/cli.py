@@ -48,9 +48,21 @@ def cmd_simulate_write(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate_store(args: argparse.Namespace) -> int:
+    from transforms.sources.universe_files import write_universe
+
+    print(f"simulating {args.procedures:,} procedures ({args.start} → {args.end}, seed {args.seed})", flush=True)
+    universe = write_universe(_sim_config(args), Path(args.out))
+    counts = universe.count()
+    print(f"wrote {sum(counts.values()):,} stage records to {args.out}: {counts}")
+    print(f"ground truth: {len(universe.ground_truth):,} planted patterns; {len(universe.suppliers):,} suppliers")
+    return 0
+
+
 def cmd_simulate_serve(args: argparse.Namespace) -> int:
     from transforms.sources.simulator import simulate
     from transforms.sources.stage_api import Faults, StageServer
+    from transforms.sources.universe_files import StoredUniverse
 
     faults = Faults(
         error_rate=args.error_rate,
@@ -58,7 +70,8 @@ def cmd_simulate_serve(args: argparse.Namespace) -> int:
         throttle_rate=args.throttle_rate,
         latency=args.latency,
     )
-    server = StageServer(simulate(_sim_config(args)), host=args.host, port=args.port, faults=faults)
+    universe = StoredUniverse.open(Path(args.universe)) if args.universe else simulate(_sim_config(args))
+    server = StageServer(universe, host=args.host, port=args.port, faults=faults)
     print(f"serving the stage API at {server.url}/api/v1/<stage> (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -244,8 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_sim_args(w)
     w.add_argument("--out", required=True, help="output folder")
     w.set_defaults(func=cmd_simulate_write)
+    st = sim.add_parser(
+        "store",
+        help="write a universe folder the stage API can serve (bounded memory, any size)",
+        description="write a universe folder the stage API can serve (bounded memory, any size)",
+    )
+    add_sim_args(st)
+    st.add_argument("--out", required=True, help="output folder (replaced)")
+    st.set_defaults(func=cmd_simulate_store)
     s = sim.add_parser("serve", help="serve the stage API over HTTP", description="serve the stage API over HTTP")
     add_sim_args(s)
+    s.add_argument("--universe", help="serve this folder from `simulate store` instead of simulating in memory")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")

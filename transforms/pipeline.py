@@ -29,12 +29,12 @@ from typing import Any, TypeVar
 import pyarrow.parquet as pq
 
 from transforms import jsonio, tables, warehouse
+from transforms import normalize as normalizing
 from transforms import publish as publishing
 from transforms.errors import ValidationFailed
 from transforms.intervals import Interval
 from transforms.ocds import compile as ocds_compile
 from transforms.ocds import fastmerge
-from transforms.ocds.mapping import to_releases
 from transforms.ocds.schema import release_schema
 from transforms.ocds.validate import Validator
 from transforms.settings import Settings
@@ -112,18 +112,10 @@ def extract(settings: Settings, interval: Interval) -> dict[str, Any]:
 @step
 def normalize(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Map the landed records to OCDS releases; quarantine what cannot be mapped, with the reason."""
-    records = list(compranet_api.read_landed(settings, interval))
-    releases, quarantined = to_releases(records, settings.ocid_prefix)
-    store(settings).write_releases(interval.key, releases)
-    jsonio.write_jsonl(quarantine_path(settings, interval.key), quarantined)
-    mapped = len(records) - len(quarantined)
-    return {
-        "records_in": len(records),
-        "records_mapped": mapped,
-        "records_quarantined": len(quarantined),
-        "releases_out": len(releases),
-        "ocids": len({r["ocid"] for r in releases}),
-    }
+    # A stream from the landed pages to the sorted releases: bounded memory however long the interval.
+    records = compranet_api.read_landed(settings, interval)
+    target = quarantine_path(settings, interval.key)
+    return normalizing.normalize(records, settings.ocid_prefix, store(settings), interval.key, target)
 
 
 @step

@@ -14,6 +14,7 @@ ordering rule — compile K after every partition before K exists — is enforce
 
 from __future__ import annotations
 
+import array
 import contextlib
 import hashlib
 import logging
@@ -27,7 +28,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms import jsonio
+from transforms import jsonio, spill
+from transforms.errors import SourceError
 
 log = logging.getLogger(__name__)
 RELEASE_SCHEMA = pa.schema(
@@ -111,6 +113,40 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+_SPILL_SCHEMA = pa.schema([("seq", pa.int64()), *RELEASE_SCHEMA])
+SORT_RELEASES_SQL = "SELECT ocid, release_id, date, release FROM read_parquet(?) ORDER BY ocid, date, release_id, seq"
+
+
+def _spill_releases(releases: Iterable[dict[str, Any]], target: Path) -> int:
+    """Write releases unsorted to ``target`` with their input position (``seq``); return how many."""
+    count = 0
+    seq: array.array[int] = array.array("q")
+    columns = {name: spill.BytesColumn(pa.string()) for name in RELEASE_SCHEMA.names}
+    with pq.ParquetWriter(target, _SPILL_SCHEMA, compression="zstd") as writer:
+
+        def flush() -> None:
+            nonlocal seq
+            if seq:
+                arrays = [spill.int_column(seq), *(columns[name].take() for name in RELEASE_SCHEMA.names)]
+                writer.write_table(pa.table(arrays, schema=_SPILL_SCHEMA))
+                seq = array.array("q")
+
+        for release in releases:
+            ocid, release_id, date = release["ocid"], release["id"], release["date"]
+            if not (isinstance(ocid, str) and isinstance(release_id, str) and isinstance(date, str)):
+                raise SourceError(f"release {release_id!r} of {ocid!r}: ocid, id and date must be strings")
+            seq.append(count)
+            columns["ocid"].append(ocid.encode())
+            columns["release_id"].append(release_id.encode())
+            columns["date"].append(date.encode())
+            columns["release"].append(jsonio.dumps(release))
+            count += 1
+            if len(seq) >= ROW_GROUP:
+                flush()
+                if count % (10 * ROW_GROUP) == 0:
+                    log.info("spilled %s releases", f"{count:,}")
+        flush()
+    return count
 
 
 class Store:
@@ -126,19 +162,33 @@ class Store:
         return self.releases_root / key / "releases.parquet"
 
     def write_releases(self, key: str, releases: Iterable[dict[str, Any]]) -> int:
-        """Replace an interval's releases; return how many were written."""
-        rows = sorted(releases, key=lambda r: (r["ocid"], r["date"], r["id"]))
-        table = pa.Table.from_pydict(
-            {
-                "ocid": [r["ocid"] for r in rows],
-                "release_id": [r["id"] for r in rows],
-                "date": [r["date"] for r in rows],
-                "release": [jsonio.dumps(r).decode() for r in rows],
-            },
-            schema=RELEASE_SCHEMA,
-        )
-        _write_atomic(self.releases_path(key), table)
-        return len(rows)
+        """Replace an interval's releases, sorted by (ocid, date, id); return how many were written.
+
+        Any number of releases, in bounded memory: they are spilled to a Parquet file as they come, sorted by
+        DuckDB out of core (ties keep their input order) and written in row groups of ``ROW_GROUP``.
+        """
+        path = self.releases_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".write-releases-", dir=path.parent) as tmp:
+            work = Path(tmp)
+            spilled = _spill_releases(releases, work / "spill.parquet")
+            written = 0
+            with pq.ParquetWriter(work / path.name, RELEASE_SCHEMA, compression="zstd") as writer:
+                if spilled:
+                    with spill.sorting_connection(work / "sort") as con:
+                        params = [str(work / "spill.parquet")]
+                        batches = spill.sorted_batches(con, SORT_RELEASES_SQL, params, work, ROW_GROUP)
+                        for table in spill.exact_batches(batches, ROW_GROUP, RELEASE_SCHEMA):
+                            writer.write_table(table, row_group_size=ROW_GROUP)
+                            written += table.num_rows
+                else:  # one empty row group, as pyarrow writes an empty table
+                    writer.write_table(RELEASE_SCHEMA.empty_table(), row_group_size=ROW_GROUP)
+            if written != spilled:
+                raise RuntimeError(f"releases of {key}: {spilled} spilled but {written} written")
+            os.replace(work / path.name, path)
+        if spilled >= ROW_GROUP:
+            log.info("wrote %s releases of %s sorted by ocid", f"{written:,}", key)
+        return written
 
     def keys(self, up_to: str | None = None) -> list[str]:
         """Return the interval keys that have releases, oldest first (up to and including ``up_to``)."""

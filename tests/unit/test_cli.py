@@ -11,6 +11,7 @@ COMMANDS = [
     ["demo"],
     ["simulate"],
     ["simulate", "write"],
+    ["simulate", "store"],
     ["simulate", "serve"],
     ["run"],
     ["compile"],
@@ -47,3 +48,21 @@ def test_console_script_reports_errors_in_one_line(tmp_path) -> None:  # type: i
     assert result.returncode == 2
     assert result.stderr.startswith("semaforo: error: unknown setting(s) SEMAFORO_BOGUS")
     assert "Traceback" not in result.stderr
+
+
+def test_simulate_store_writes_a_universe_folder(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from transforms.sources.simulator import SimulationConfig, simulate
+    from transforms.sources.universe_files import StoredUniverse
+
+    out = tmp_path / "universe"
+    args = ["--procedures", "60", "--seed", "5", "--start", "2026-09-01", "--end", "2026-09-30"]
+    assert main(["simulate", "store", *args, "--out", str(out)]) == 0
+    stored = StoredUniverse.open(out)
+    expected = simulate(SimulationConfig(seed=5, procedures=60, start=stored.config.start, end=stored.config.end))
+    assert stored.count() == expected.count()
+    assert f"wrote {sum(expected.count().values()):,} stage records" in capsys.readouterr().out
+
+
+def test_serving_a_folder_that_is_no_universe_is_one_clear_error(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    assert main(["simulate", "serve", "--universe", str(tmp_path), "--port", "0"]) == 2
+    assert "holds no simulated universe" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from transforms import jsonio
 from transforms.intervals import Interval
 from transforms.sources import compranet_api
 from transforms.sources.http import RetryingClient
@@ -64,3 +65,23 @@ def test_relanding_replaces_the_interval(settings, stage_server) -> None:  # typ
     assert _landed(settings) == first
     siblings = sorted(p.name for p in compranet_api.landing_dir(settings, DAY).parent.iterdir())
     assert siblings == [f".lock-{DAY.key}", DAY.key]  # no partial landing left behind, only the lock file
+
+
+def test_a_checkpoint_cut_short_by_a_kill_is_dropped_and_its_page_fetched_again(settings, stage_server) -> None:  # type: ignore[no-untyped-def]
+    settings = settings.model_copy(update={"source_url": stage_server.url, "page_size": 5})
+    compranet_api.extract(settings, DAY, max_pages=4)
+    journal = compranet_api.landing_dir(settings, DAY).with_name(f".partial-{DAY.key}") / compranet_api.JOURNAL
+    lines = journal.read_bytes().splitlines()
+    assert len(lines) == 1 + 4  # the interval, then one appended line per page: nothing is rewritten
+    journal.write_bytes(b"\n".join(lines[:-1]) + b"\n" + lines[-1][:25])  # the kill came while writing page 4's
+    resumed = compranet_api.extract(settings, DAY)
+    assert resumed["complete"]
+    landed = _landed(settings)
+    fresh = settings.model_copy(update={"data_root": settings.data_root.parent / "fresh"})
+    compranet_api.extract(fresh, DAY)
+    assert landed == _landed(fresh)
+    paths = [
+        [page["path"] for page in jsonio.read_json(compranet_api.landing_dir(s, DAY) / "manifest.json")["pages"]]
+        for s in (settings, fresh)
+    ]
+    assert paths[0] == paths[1]  # the dropped page is listed once, in its place

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 from transforms.intervals import MEXICO_CITY
 from transforms.ocds import vocab
@@ -488,6 +488,79 @@ MAPPERS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
 }
 
 
+BidKey = tuple[str, str]
+
+
+class BidGroups(Protocol):
+    """Where the bids of a window are gathered by procedure until every record has been read."""
+
+    def add(self, key: BidKey, record: dict[str, Any]) -> None:
+        """Take one bid record."""
+
+    def groups(self) -> Iterable[list[dict[str, Any]]]:
+        """Return the groups, in the order their first bid came, each in the order its bids came."""
+
+
+class MemoryBidGroups:
+    """Bid groups held in a dict: for windows whose bids fit in memory."""
+
+    def __init__(self) -> None:
+        self.found: dict[BidKey, list[dict[str, Any]]] = {}
+
+    def add(self, key: BidKey, record: dict[str, Any]) -> None:
+        """Take one bid record."""
+        self.found.setdefault(key, []).append(record)
+
+    def groups(self) -> Iterable[list[dict[str, Any]]]:
+        """Return the groups in first-come order."""
+        return self.found.values()
+
+
+def bid_key(record: dict[str, Any]) -> BidKey:
+    """The procedure a bid belongs to: its number and expediente."""
+    return str(record.get("numero_procedimiento") or ""), str(record.get("codigo_expediente") or "")
+
+
+def quarantine_entry(stage: str, record: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A quarantined record with the reason it could not be mapped."""
+    return {"stage": stage, "record_id": record.get("id"), "reason": reason, "record": record}
+
+
+def iter_releases(
+    records: Iterable[tuple[str, dict[str, Any]]],
+    prefix: str,
+    quarantine: Callable[[dict[str, Any]], object],
+    bid_groups: BidGroups | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Map ``(stage, record)`` pairs to releases as a stream; hand each unmappable record to ``quarantine``.
+
+    Every record but the bids is mapped as it comes. Bids wait in ``bid_groups`` (in memory unless given) until
+    the input ends, since the bids of one procedure may come on any page; then each group becomes one release.
+    """
+    bids = bid_groups if bid_groups is not None else MemoryBidGroups()
+    for stage, record in records:
+        if stage == "bids":
+            bids.add(bid_key(record), record)
+            continue
+        mapper = MAPPERS.get(stage)
+        try:
+            if mapper is None:
+                raise Unmappable(f"unknown stage {stage!r}")
+            release = mapper(record, prefix)
+        except Unmappable as exc:
+            quarantine(quarantine_entry(stage, record, str(exc)))
+            continue
+        yield release
+    for group in bids.groups():
+        try:
+            release = map_bids(group, prefix)
+        except Unmappable as exc:
+            for record in group:
+                quarantine(quarantine_entry("bids", record, str(exc)))
+            continue
+        yield release
+
+
 def to_releases(
     records: Iterable[tuple[str, dict[str, Any]]], prefix: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -495,29 +568,8 @@ def to_releases(
 
     Every input record ends up in exactly one of the two: in = mapped + quarantined.
     """
-    releases: list[dict[str, Any]] = []
     quarantined: list[dict[str, Any]] = []
-    bids: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for stage, record in records:
-        if stage == "bids":
-            key = (str(record.get("numero_procedimiento") or ""), str(record.get("codigo_expediente") or ""))
-            bids.setdefault(key, []).append(record)
-            continue
-        mapper = MAPPERS.get(stage)
-        try:
-            if mapper is None:
-                raise Unmappable(f"unknown stage {stage!r}")
-            releases.append(mapper(record, prefix))
-        except Unmappable as exc:
-            quarantined.append({"stage": stage, "record_id": record.get("id"), "reason": str(exc), "record": record})
-    for group in bids.values():
-        try:
-            releases.append(map_bids(group, prefix))
-        except Unmappable as exc:
-            for record in group:
-                quarantined.append(
-                    {"stage": "bids", "record_id": record.get("id"), "reason": str(exc), "record": record}
-                )
+    releases = list(iter_releases(records, prefix, quarantined.append))
     return releases, quarantined
 
 

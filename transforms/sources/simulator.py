@@ -20,11 +20,13 @@ pattern: one row per favouring buyer, with ``numero_procedimiento`` None and the
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
+import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from transforms.intervals import MEXICO_CITY
 from transforms.sources import catalog
@@ -47,7 +49,9 @@ PATTERNS = (
 )
 # Patterns planted on the bids of one competitive procedure; at most one of them per procedure.
 BID_PATTERNS = ("single_bid", "identical_bids", "close_bids", "late_winning_bid", "lowest_bid_disqualified")
+PROGRESS_EVERY = 50_000  # procedures between progress lines
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,13 @@ class SimulationConfig:
         data["start"] = self.start.isoformat()
         data["end"] = self.end.isoformat()
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimulationConfig:
+        """Rebuild a config from :meth:`to_dict`'s output."""
+        return cls(
+            **{**data, "start": dt.date.fromisoformat(data["start"]), "end": dt.date.fromisoformat(data["end"])}
+        )
 
 
 @dataclass
@@ -167,11 +178,34 @@ class _Outcome:
     award_stamp: str
 
 
+class RecordSink(Protocol):
+    """Where the generator puts what it makes: stage records and ground-truth rows, in generation order."""
+
+    def record(self, stage: str, row: dict[str, Any]) -> None:
+        """Take one stage record."""
+
+    def truth(self, row: dict[str, Any]) -> None:
+        """Take one ground-truth row."""
+
+
+class _MemorySink:
+    def __init__(self, universe: Universe) -> None:
+        self.universe = universe
+
+    def record(self, stage: str, row: dict[str, Any]) -> None:
+        self.universe.records[stage].append(row)
+
+    def truth(self, row: dict[str, Any]) -> None:
+        self.universe.ground_truth.append(row)
+
+
 class _Builder:
-    def __init__(self, config: SimulationConfig) -> None:
+    def __init__(self, config: SimulationConfig, sink: RecordSink) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
-        self.universe = Universe(config)
+        self.sink = sink
+        self.buyers: list[dict[str, Any]] = []
+        self.suppliers: list[dict[str, Any]] = []
         self.expediente = 1_000_000
         self.contract_code = 2_000_000
         self.procedure_counter: dict[str, int] = {}
@@ -202,7 +236,7 @@ class _Builder:
             weight = 1.0 / (index + 1) ** 0.8
             first = rng.choice(["María", "José", "Juan", "Ana", "Luis", "Laura"])
             responsable = f"{first} {rng.choice(['García', 'Hernández', 'López', 'Martínez', 'Pérez'])}"
-            self.universe.buyers.append(
+            self.buyers.append(
                 {
                     "siglas": siglas,
                     "dependencia": name,
@@ -213,7 +247,7 @@ class _Builder:
                 }
             )
         total = 0.0
-        for buyer in self.universe.buyers:
+        for buyer in self.buyers:
             total += buyer["weight"]
             self.buyer_weights.append(total)
 
@@ -229,7 +263,7 @@ class _Builder:
                 break
         self.names.add(name)
         supplier = {
-            "supplier_id": f"S{len(self.universe.suppliers):05d}",
+            "supplier_id": f"S{len(self.suppliers):05d}",
             "rfc": _rfc(rng, base, founded),
             "name": name,
             "legal_form": legal_form,
@@ -240,17 +274,17 @@ class _Builder:
             "markets": markets,
             "variants": [],
         }
-        self.universe.suppliers.append(supplier)
+        self.suppliers.append(supplier)
         return supplier
 
     def make_suppliers(self) -> None:
         rng = self.rng
-        while len(self.universe.suppliers) < self.config.suppliers:
+        while len(self.suppliers) < self.config.suppliers:
             # Every unplanted firm is older than a year when it first wins (new_supplier_large_award stays planted).
             founded = self.config.start - dt.timedelta(days=rng.randint(400, 9000))
             markets = rng.sample(range(len(catalog.CUCOP)), k=rng.randint(1, 3))
             self._supplier(founded, markets)
-        self.established = list(self.universe.suppliers)
+        self.established = list(self.suppliers)
         self.pools = [
             [s for s in self.established if market in s["markets"]] or self.established
             for market in range(len(catalog.CUCOP))
@@ -261,7 +295,7 @@ class _Builder:
         rate = self.config.supplier_concentration_rate
         if not rate:
             return
-        buyers = self.universe.buyers
+        buyers = self.buyers
         count = min(len(buyers), max(1, round(rate * len(buyers))))
         # Among the larger half: a share of a handful of contracts says little, and a small buyer's spend is
         # dominated by chance anyway.
@@ -297,14 +331,14 @@ class _Builder:
         return self.moment(self.config.start + dt.timedelta(days=self.rng.randint(0, span)))
 
     def plant(self, pattern: str, procedure: str | None, buyer: str, supplier: str | None, **detail: Any) -> None:
-        self.universe.ground_truth.append(
+        self.sink.truth(
             {"pattern": pattern, "numero_procedimiento": procedure, "buyer": buyer, "supplier": supplier, **detail}
         )
 
     def draw(self, remaining: int) -> int:
         """Generate the next procedure, or a planted group of procedures; return how many were generated."""
         rng, config = self.rng, self.config
-        buyer = rng.choices(self.universe.buyers, cum_weights=self.buyer_weights)[0]
+        buyer = rng.choices(self.buyers, cum_weights=self.buyer_weights)[0]
         unit = rng.choice(buyer["units"])
         method = _weighted(rng, list(catalog.METHOD_SHARES.items()))
         market = rng.randrange(len(catalog.CUCOP))
@@ -429,7 +463,8 @@ class _Builder:
         competitive = method in ("open", "invitation")
         if competitive and rng.random() < config.planning_rate:
             planned = published - dt.timedelta(days=rng.randint(30, 120))
-            self.universe.records["planning"].append(
+            self.sink.record(
+                "planning",
                 {
                     "id": f"PA-{expediente}",
                     **common,
@@ -441,7 +476,7 @@ class _Builder:
                     "moneda": "MXN",
                     "clave_programa": f"E{rng.randint(1, 99):03d}",
                     "actualizado": _stamp(planned),
-                }
+                },
             )
 
         # Tender period.
@@ -458,7 +493,8 @@ class _Builder:
         opening = self.moment((published + dt.timedelta(days=days)).date(), 9, 13) if days else None
         title = f"{description.upper()} PARA {buyer['siglas']}"
         quantity = rng.randint(1, 500)
-        self.universe.records["tenders"].append(
+        self.sink.record(
+            "tenders",
             {
                 "id": expediente,
                 **common,
@@ -486,7 +522,7 @@ class _Builder:
                 ],
                 "anuncio": f"https://compranet.hacienda.gob.mx/esop/guest/go/opportunity/detail?opportunityId={expediente}",
                 "actualizado": _stamp(published),
-            }
+            },
         )
 
         if competitive:
@@ -642,7 +678,8 @@ class _Builder:
         keep_rfc = planted or pattern is not None
         rng.shuffle(offers)  # a chosen winner was put first: the bid numbers must not tell
         for index, offer in enumerate(offers, start=1):
-            self.universe.records["bids"].append(
+            self.sink.record(
+                "bids",
                 {
                     "id": f"{expediente}-P{index}",
                     **common,
@@ -652,7 +689,7 @@ class _Builder:
                     "moneda": "MXN",
                     "estatus": offer.status,
                     "actualizado": updated,
-                }
+                },
             )
         if pattern is not None and pattern != "bid_rotation":
             # "updated" is when the bids stage is published: the interval whose run can see the pattern.
@@ -675,7 +712,8 @@ class _Builder:
         code = str(self.contract_code)
         view = self.supplier_view(supplier, keep_rfc=planted)
         award_stamp = _stamp(awarded)
-        self.universe.records["awards"].append(
+        self.sink.record(
+            "awards",
             {
                 "id": f"F-{code}",
                 **common,
@@ -686,12 +724,13 @@ class _Builder:
                 "moneda": "MXN",
                 "clave_cucop": cucop,
                 "actualizado": award_stamp,
-            }
+            },
         )
         signed = self.moment((awarded + dt.timedelta(days=rng.randint(0, 12))).date())
         start = signed.date() + dt.timedelta(days=rng.randint(0, 7))
         end = start + dt.timedelta(days=rng.randint(30, 365))
-        self.universe.records["contracts"].append(
+        self.sink.record(
+            "contracts",
             {
                 "id": code,
                 **common,
@@ -705,7 +744,7 @@ class _Builder:
                 "estatus": "Activo",
                 **view,
                 "actualizado": _stamp(signed),
-            }
+            },
         )
 
         value, finish = amount, end
@@ -737,7 +776,8 @@ class _Builder:
                     after=[new_value, new_finish.isoformat()],
                     updated=_stamp(when),
                 )
-            self.universe.records["amendments"].append(
+            self.sink.record(
+                "amendments",
                 {
                     "id": f"CM-{code}-{sequence}",
                     **common,
@@ -754,7 +794,7 @@ class _Builder:
                         "benign": "Ajuste de cantidades",
                     }[kind],
                     "actualizado": _stamp(when),
-                }
+                },
             )
             value, finish = new_value, new_finish
 
@@ -765,7 +805,8 @@ class _Builder:
             day = start + dt.timedelta(days=int((finish - start).days * index / (payments + 1)))
             when = self.moment(day)
             paid += share
-            self.universe.records["payments"].append(
+            self.sink.record(
+                "payments",
                 {
                     "id": f"PG-{code}-{index}",
                     **common,
@@ -776,7 +817,7 @@ class _Builder:
                     "rfc": supplier["rfc"],
                     "proveedor": supplier["name"],
                     "actualizado": _stamp(when),
-                }
+                },
             )
         return _Outcome(numero, code, amount, awarded, award_stamp)
 
@@ -798,16 +839,42 @@ class _Builder:
             )
 
 
-def simulate(config: SimulationConfig | None = None) -> Universe:
-    """Generate a universe; the same config always gives the same records."""
-    builder = _Builder(config or SimulationConfig())
+def generate(config: SimulationConfig, sink: RecordSink) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Generate every procedure into ``sink``, unsorted; return the buyers and suppliers.
+
+    The memory held across procedures is small and does not grow with the records: entities, procedure counters,
+    the favourites' outcomes (for the concentration row written last) and the spend per buyer.
+    """
+    builder = _Builder(config, sink)
     builder.make_buyers()
     builder.make_suppliers()
     builder.choose_favourites()
-    remaining = builder.config.procedures
+    remaining = config.procedures
+    started, reported = time.perf_counter(), 0
     while remaining > 0:
         remaining -= builder.draw(remaining)
+        done = config.procedures - remaining
+        if done - reported >= PROGRESS_EVERY:
+            reported = done
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            log.info("simulated %s of %s procedures (%.0f a second)", f"{done:,}", f"{config.procedures:,}", rate)
     builder.plant_concentration()
-    for rows in builder.universe.records.values():
-        rows.sort(key=lambda row: (row["actualizado"], row["id"]))
-    return builder.universe
+    return builder.buyers, builder.suppliers
+
+
+def record_key(row: dict[str, Any]) -> tuple[str, str]:
+    """The order of a stage's records in a universe: by ``actualizado``, then id."""
+    return row["actualizado"], row["id"]
+
+
+def simulate(config: SimulationConfig | None = None) -> Universe:
+    """Generate a universe in memory; the same config always gives the same records.
+
+    For large universes use :func:`transforms.sources.universe_files.write_universe`, which writes the same
+    records to disk in bounded memory.
+    """
+    universe = Universe(config or SimulationConfig())
+    universe.buyers, universe.suppliers = generate(universe.config, _MemorySink(universe))
+    for rows in universe.records.values():
+        rows.sort(key=record_key)
+    return universe

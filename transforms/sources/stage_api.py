@@ -11,9 +11,10 @@ truncated bodies, 429 with ``Retry-After``, and a page that disappears once and 
 
 from __future__ import annotations
 
+import array
 import base64
 import bisect
-import datetime as dt
+import itertools
 import random
 import threading
 import time
@@ -23,9 +24,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import numpy as np
+import numpy.typing as npt
 import orjson
+import pyarrow.parquet as pq
 
 from transforms.sources.simulator import STAGES, Universe
+from transforms.sources.universe_files import StoredUniverse, epoch
 
 API_PREFIX = "/api/v1"
 MAX_LIMIT = 5000
@@ -44,10 +49,6 @@ class Faults:
     seed: int = 0
 
 
-def _epoch(stamp: str) -> float:
-    return dt.datetime.fromisoformat(stamp).timestamp()
-
-
 def _encode_cursor(key: tuple[float, str]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
 
@@ -59,22 +60,96 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
 
 
 class StageIndex:
-    """Records of each stage sorted by (instant, id), for window filtering and keyset paging."""
+    """Records of each stage in memory, sorted by (instant, id), for window filtering and keyset paging."""
 
     def __init__(self, universe: Universe) -> None:
         self.keys: dict[str, list[tuple[float, str]]] = {}
-        self.rows: dict[str, list[bytes]] = {}
+        # Each stage's JSON in one buffer, sliced per page: kept one by one, millions of small orjson results
+        # would cost several times their size (the allocator cannot reuse the space they shrank from).
+        self.buffers: dict[str, bytes] = {}
+        self.offsets: dict[str, array.array[int]] = {}
         for stage in STAGES:
-            pairs = sorted(
-                ((_epoch(row["actualizado"]), row["id"]), orjson.dumps(row)) for row in universe.records[stage]
-            )
-            self.keys[stage] = [key for key, _ in pairs]
-            self.rows[stage] = [row for _, row in pairs]
+            rows = universe.records[stage]
+            keys = [(epoch(row["actualizado"]), row["id"]) for row in rows]
+            order = sorted(range(len(rows)), key=keys.__getitem__)
+            self.keys[stage] = [keys[i] for i in order]
+            buffer, offsets = bytearray(), array.array("q", [0])
+            for i in order:
+                buffer += orjson.dumps(rows[i])
+                offsets.append(len(buffer))
+            self.buffers[stage], self.offsets[stage] = bytes(buffer), offsets
 
     def window(self, stage: str, since: float, until: float) -> tuple[int, int]:
-        """Return the index range of records with ``since <= instant < until``."""
+        """Return the position range of records with ``since <= instant < until``."""
         keys = self.keys[stage]
         return bisect.bisect_left(keys, (since, "")), bisect.bisect_left(keys, (until, ""))
+
+    def after(self, stage: str, key: tuple[float, str]) -> int:
+        """Return the position of the first record whose (instant, id) comes after ``key``."""
+        return bisect.bisect_right(self.keys[stage], key)
+
+    def key(self, stage: str, position: int) -> tuple[float, str]:
+        """Return the (instant, id) of the record at ``position``."""
+        return self.keys[stage][position]
+
+    def records(self, stage: str, start: int, end: int) -> list[bytes]:
+        """Return the JSON bytes of the records at positions ``[start, end)``."""
+        buffer, offsets = self.buffers[stage], self.offsets[stage]
+        return [buffer[offsets[i] : offsets[i + 1]] for i in range(start, end)]
+
+
+class StoredStageIndex:
+    """Records of each stage read from a universe folder's sorted files: only the instants stay in memory.
+
+    A page reads the few row groups that hold its positions, found from the row counts in the file footer; a
+    cursor is resolved by a binary search on the instants and a look at the ids that share the cursor's instant.
+    """
+
+    def __init__(self, universe: StoredUniverse) -> None:
+        self.paths: dict[str, str] = {}
+        self.metadata: dict[str, pq.FileMetaData] = {}
+        self.starts: dict[str, list[int]] = {}  # the position of each row group's first row, then the total
+        self.instants: dict[str, npt.NDArray[np.float64]] = {}  # 8 bytes a record
+        for stage in STAGES:
+            path = str(universe.stage_path(stage))
+            metadata = pq.read_metadata(path)
+            self.paths[stage], self.metadata[stage] = path, metadata
+            self.starts[stage] = [
+                0,
+                *itertools.accumulate(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)),
+            ]
+            self.instants[stage] = pq.read_table(path, columns=["instant"]).column("instant").to_numpy()
+
+    def window(self, stage: str, since: float, until: float) -> tuple[int, int]:
+        """Return the position range of records with ``since <= instant < until``."""
+        low, high = np.searchsorted(self.instants[stage], [since, until], side="left")
+        return int(low), int(high)
+
+    def after(self, stage: str, key: tuple[float, str]) -> int:
+        """Return the position of the first record whose (instant, id) comes after ``key``."""
+        instant, record_id = key
+        low = int(np.searchsorted(self.instants[stage], instant, side="left"))
+        high = int(np.searchsorted(self.instants[stage], instant, side="right"))
+        return low + bisect.bisect_right(self._column(stage, "id", low, high), record_id)
+
+    def key(self, stage: str, position: int) -> tuple[float, str]:
+        """Return the (instant, id) of the record at ``position``."""
+        return float(self.instants[stage][position]), self._column(stage, "id", position, position + 1)[0]
+
+    def records(self, stage: str, start: int, end: int) -> list[bytes]:
+        """Return the JSON bytes of the records at positions ``[start, end)``."""
+        return self._column(stage, "record", start, end)
+
+    def _column(self, stage: str, column: str, start: int, end: int) -> list[Any]:
+        if start >= end:
+            return []
+        starts = self.starts[stage]
+        first = bisect.bisect_right(starts, start) - 1
+        last = bisect.bisect_right(starts, end - 1) - 1
+        # A handle per read (the footer is reused): requests are answered on several threads.
+        handle = pq.ParquetFile(self.paths[stage], metadata=self.metadata[stage])
+        table = handle.read_row_groups(range(first, last + 1), columns=[column])
+        return table.column(column).slice(start - starts[first], end - start).to_pylist()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -127,14 +202,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class StageServer(ThreadingHTTPServer):
-    """A threaded HTTP server over one universe."""
+    """A threaded HTTP server over one universe: in memory, or a folder written by ``write_universe``."""
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, universe: Universe, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None):
+    def __init__(
+        self,
+        universe: Universe | StoredUniverse,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Faults | None = None,
+    ):
         super().__init__((host, port), _Handler)
-        self.index = StageIndex(universe)
+        self.index = StoredStageIndex(universe) if isinstance(universe, StoredUniverse) else StageIndex(universe)
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
         self._lock = threading.Lock()
@@ -173,16 +254,17 @@ class StageServer(ThreadingHTTPServer):
 
     def page(self, stage: str, query: dict[str, str]) -> bytes:
         """Build one page of a stage as JSON bytes."""
-        since = _epoch(query["updated_since"]) if "updated_since" in query else float("-inf")
-        until = _epoch(query["updated_until"]) if "updated_until" in query else float("inf")
-        low, high = self.index.window(stage, since, until)
+        since = epoch(query["updated_since"]) if "updated_since" in query else float("-inf")
+        until = epoch(query["updated_until"]) if "updated_until" in query else float("inf")
+        index = self.index
+        low, high = index.window(stage, since, until)
         total = high - low
         if "page" in query or "pageSize" in query:
             page, size = int(query.get("page", 1)), int(query.get("pageSize", 100))
             if page < 1 or not 1 <= size <= MAX_LIMIT:
                 raise ValueError(f"page must be >= 1 and pageSize between 1 and {MAX_LIMIT}")
             start = low + (page - 1) * size
-            rows = self.index.rows[stage][start : min(start + size, high)]
+            rows = index.records(stage, start, min(start + size, high))
             pagination: dict[str, Any] = {"page": page, "pageSize": size, "total": total}
             next_query = {**query, "page": str(page + 1)} if start + size < high else None
         else:
@@ -191,10 +273,10 @@ class StageServer(ThreadingHTTPServer):
                 raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
             start = low
             if "cursor" in query:
-                start = max(low, bisect.bisect_right(self.index.keys[stage], _decode_cursor(query["cursor"])))
+                start = max(low, index.after(stage, _decode_cursor(query["cursor"])))
             end = min(start + limit, high)
-            rows = self.index.rows[stage][start:end]
-            next_cursor = _encode_cursor(self.index.keys[stage][end - 1]) if end < high and rows else None
+            rows = index.records(stage, start, end)
+            next_cursor = _encode_cursor(index.key(stage, end - 1)) if end < high and rows else None
             pagination = {"total": total, "limit": limit, "next_cursor": next_cursor}
             next_query = {**query, "cursor": next_cursor} if next_cursor else None
         links = {"next": f"{self.url}{API_PREFIX}/{stage}?{urlencode(next_query)}" if next_query else None}
@@ -209,7 +291,7 @@ class StageServer(ThreadingHTTPServer):
         )
 
 
-def serve_in_thread(universe: Universe, port: int = 0, faults: Faults | None = None) -> StageServer:
+def serve_in_thread(universe: Universe | StoredUniverse, port: int = 0, faults: Faults | None = None) -> StageServer:
     """Start a server on loopback in a daemon thread and return it (call ``shutdown()`` to stop)."""
     server = StageServer(universe, port=port, faults=faults)
     thread = threading.Thread(target=server.serve_forever, name="stage-api", daemon=True)
