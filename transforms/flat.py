@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import IO, Any
 import duckdb
 
 from transforms import jsonio
+from transforms.intervals import MEXICO_CITY
 from transforms.tables import table_schemas
 
 EXCEL_MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
@@ -269,24 +271,111 @@ def _repack(source: Path, target: Path, stamp: dt.datetime) -> None:
                 shutil.copyfileobj(reader, writer)
 
 
+# Bumped when the bytes of a flat file change for the same rows: then no previous file is reused.
+FLAT_LAYOUT = 2
+ZIP_EPOCH = dt.datetime(1980, 1, 1, tzinfo=dt.UTC)  # the earliest time a ZIP member can carry
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One flat file pair: ``full`` (year None) or one process year, with its tables and what they hold."""
+
+    stem: str
+    year: int | None
+    tables: tuple[Table, ...]
+    fingerprint: str
+    stamp: dt.datetime  # member times: the latest release of its processes, so the bytes follow the rows only
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, tables: Sequence[Table]) -> dict[int | None, list[Any]]:
+    """Return, per cut, each table's row count and sum of row hashes (DuckDB ``hash``: order does not matter)."""
+    found: dict[int | None, list[Any]] = {}
+    for table in tables:
+        name = quote(table.name)
+        full = con.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {name} t").fetchone()
+        found.setdefault(None, []).append([table.name, table.columns, *(full or (0, 0))])
+        if "year" in table.column_names:
+            query = f"SELECT year, count(*), sum(hash(t)::HUGEINT) FROM {name} t GROUP BY year"
+        elif "ocid" in table.column_names:
+            query = (
+                f"SELECT p.year, count(*), sum(hash(t)::HUGEINT) FROM {name} t "
+                "JOIN core_contracting_processes p ON p.ocid = t.ocid GROUP BY p.year"
+            )
+        else:
+            continue
+        for year, rows, digest in con.execute(query).fetchall():
+            found.setdefault(year, []).append([table.name, table.columns, rows, digest])
+    return found
+
+
+def cuts(con: duckdb.DuckDBPyConnection, excel_rows: int) -> list[Cut]:
+    """Return the ``full`` cut and one per process year, each with a fingerprint of everything its files show."""
+    tables = list_tables(con)
+    parts = _fingerprints(con, tables)
+    latest = dict(
+        con.execute(
+            "SELECT year, max(compiled_date) FROM core_contracting_processes GROUP BY ROLLUP (year)"
+        ).fetchall()
+    )
+    result = []
+    for stem, year, selected in [("full", None, tables)] + [
+        (str(y), y, [t for t in tables if in_year_bundles(t)]) for y in years(con)
+    ]:
+        wanted = {t.name for t in selected}
+        made_of = [FLAT_LAYOUT, excel_rows, stem, [part for part in parts.get(year, []) if part[0] in wanted]]
+        fingerprint = hashlib.blake2b(repr(made_of).encode(), digest_size=16).hexdigest()
+        moment = latest.get(year)
+        stamp = max(moment.astimezone(MEXICO_CITY), ZIP_EPOCH) if isinstance(moment, dt.datetime) else ZIP_EPOCH
+        result.append(Cut(stem, year, tuple(selected), fingerprint, stamp))
+    return result
+
+
+Reuse = Callable[[str, str], "list[dict[str, Any]] | None"]
+
+
 def export(
-    database: Path, folder: Path, stamp: dt.datetime, *, excel_rows: int = EXCEL_MAX_ROWS
+    database: Path, folder: Path, *, excel_rows: int = EXCEL_MAX_ROWS, reuse: Reuse | None = None
 ) -> list[dict[str, Any]]:
     """Write ``full`` and per-year CSV bundles (and workbooks that fit Excel) of a DuckDB file's tables.
 
-    Returns one entry per file written: ``path`` (relative to ``folder``), ``kind`` (``csv-bundle`` or
-    ``workbook``), ``year`` (``None`` for full) and ``tables`` (member or sheet, table and rows).
+    ``reuse(path, fingerprint)`` may provide a file instead (the previous publication's, made of the same rows) and
+    return its tables; otherwise the file is written. Returns one entry per file: ``path`` (relative to
+    ``folder``), ``kind`` (``csv-bundle`` or ``workbook``), ``year`` (``None`` for full), ``tables`` (member or
+    sheet, table and rows), ``fingerprint`` and ``reused``.
     """
     written = []
     with duckdb.connect(str(database), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
-        tables = list_tables(con)
-        cuts: list[tuple[str, int | None, list[Table]]] = [("full", None, tables)]
-        cuts += [(str(year), year, [t for t in tables if in_year_bundles(t)]) for year in years(con)]
-        for stem, year, selected in cuts:
-            members = write_bundle(con, selected, folder / f"{stem}.csv.zip", stamp, year)
-            written.append({"path": f"{stem}.csv.zip", "kind": "csv-bundle", "year": year, "tables": members})
+        for cut in cuts(con, excel_rows):
+            bundle = f"{cut.stem}.csv.zip"
+            members = reuse(bundle, cut.fingerprint) if reuse else None
+            reused = members is not None
+            if members is None:
+                members = write_bundle(con, cut.tables, folder / bundle, cut.stamp, cut.year)
+            written.append(
+                {
+                    "path": bundle,
+                    "kind": "csv-bundle",
+                    "year": cut.year,
+                    "tables": members,
+                    "fingerprint": cut.fingerprint,
+                    "reused": reused,
+                }
+            )
             if all(member["rows"] + 1 <= excel_rows for member in members):
-                sheets = write_workbook(con, selected, folder / f"{stem}.xlsx", stamp, year)
-                written.append({"path": f"{stem}.xlsx", "kind": "workbook", "year": year, "tables": sheets})
+                book = f"{cut.stem}.xlsx"
+                sheets = reuse(book, cut.fingerprint) if reuse else None
+                reused = sheets is not None
+                if sheets is None:
+                    sheets = write_workbook(con, cut.tables, folder / book, cut.stamp, cut.year)
+                written.append(
+                    {
+                        "path": book,
+                        "kind": "workbook",
+                        "year": cut.year,
+                        "tables": sheets,
+                        "fingerprint": cut.fingerprint,
+                        "reused": reused,
+                    }
+                )
     return written
