@@ -16,13 +16,13 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import math
 import re
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,7 +35,7 @@ from transforms.tables import table_schemas
 EXCEL_MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
 EXCEL_MAX_CELL = 32_767  # characters in one Excel cell
 BATCH = 10_000
-# Control characters XML 1.0 forbids: openpyxl refuses them, so they are dropped in workbooks only.
+# Control characters XML 1.0 forbids: they are dropped in workbooks only.
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 FRICTIONLESS_TYPES = {
     "VARCHAR": "string",
@@ -223,52 +223,146 @@ def _excel_value(value: Any) -> Any:
     return value
 
 
+# SpreadsheetML parts (ECMA-376): a workbook is a ZIP of these plus one worksheet per table.
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+STYLES = (
+    f'{XML_HEAD}<styleSheet xmlns="{MAIN}"><numFmts count="2">'
+    '<numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/><numFmt numFmtId="165" formatCode="yyyy-mm-dd"/>'
+    '</numFmts><fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts><fills count="2">'
+    '<fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="3">'
+    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+)
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+_XML_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+
+
+def _column_letters(count: int) -> list[str]:
+    letters = []
+    for number in range(1, count + 1):
+        name = ""
+        while number:
+            number, rest = divmod(number - 1, 26)
+            name = chr(65 + rest) + name
+        letters.append(name)
+    return letters
+
+
+def _cell(ref: str, value: Any) -> str:
+    """Return one cell's XML: text inline (never a formula), numbers, booleans, dates as styled serial numbers."""
+    value = _excel_value(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, int | float) and math.isfinite(value):
+        return f'<c r="{ref}"><v>{value!r}</v></c>'
+    if isinstance(value, dt.datetime):
+        return f'<c r="{ref}" s="1"><v>{(value - EXCEL_EPOCH).total_seconds() / 86400!r}</v></c>'
+    if isinstance(value, dt.date):
+        return f'<c r="{ref}" s="2"><v>{(value - EXCEL_EPOCH.date()).days}</v></c>'
+    text = str(value).translate(_XML_TEXT)
+    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
+def _sheet(archive: zipfile.ZipFile, member: str, stamp: dt.datetime, rows: Iterator[Sequence[Any]]) -> int:
+    """Stream one worksheet into the archive; return the number of data rows (the first row is the header)."""
+    written = -1
+    with archive.open(_zip_info(member, stamp), "w", force_zip64=True) as raw:
+        raw.write(f'{XML_HEAD}<worksheet xmlns="{MAIN}"><sheetData>'.encode())
+        letters: list[str] = []
+        chunk: list[str] = []
+        for written, row in enumerate(rows, start=0):
+            if len(letters) < len(row):
+                letters = _column_letters(len(row))
+            number = written + 1
+            cells = "".join(_cell(f"{letter}{number}", value) for letter, value in zip(letters, row, strict=False))
+            chunk.append(f'<row r="{number}">{cells}</row>')
+            if len(chunk) >= 1000:
+                raw.write("".join(chunk).encode())
+                chunk = []
+        raw.write(("".join(chunk) + "</sheetData></worksheet>").encode())
+    return written
+
+
 def write_workbook(
     con: duckdb.DuckDBPyConnection, tables: Sequence[Table], path: Path, stamp: dt.datetime, year: int | None = None
 ) -> list[dict[str, Any]]:
-    """Write an Excel workbook (openpyxl, write-only) with one sheet per table; return its sheets and row counts."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.writer.excel import ExcelWriter
+    """Write an Excel workbook with one sheet per table, streamed; return its sheets and row counts.
 
-    workbook = Workbook(write_only=True)
-    naive = stamp.astimezone(dt.UTC).replace(tzinfo=None)
-    workbook.properties.created = workbook.properties.modified = naive
-    workbook.properties.creator = "Semáforo"
-    sheets = []
-    for table in tables:
-        sheet = workbook.create_sheet(table.name[:31])
-        sheet.append(table.column_names)
-        rows = 0
-        query, params = select(table, year)
-        for row in _rows(con, query, params):
-            values: list[Any] = []
-            for value in map(_excel_value, row):
-                if isinstance(value, str) and value.startswith("="):
-                    # Text, not a formula: a title starting with "=" must not run in the reader's spreadsheet.
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.data_type = "s"
-                    value = cell
-                values.append(value)
-            sheet.append(values)
-            rows += 1
-        sheets.append({"sheet": sheet.title, "table": table.name, "rows": rows})
+    The SpreadsheetML is written here rather than through openpyxl or xlsxwriter: both spend nearly all their time
+    on per-cell objects (openpyxl's write-only mode took 49 s and xlsxwriter's constant_memory mode 27 s for
+    93,582 rows of the 10k-process demo, against about 3 s to fetch and convert the values), and a workbook of
+    inline strings, numbers, booleans and dates is a small, fixed subset of ECMA-376. Text is always a string
+    cell, so a value starting with "=" never runs as a formula in the reader's spreadsheet.
+    """
+    names = [table.name[:31] for table in tables]
+    moment = stamp.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sheets_xml = "".join(
+        f'<sheet name="{name.translate(_XML_TEXT)}" sheetId="{n}" r:id="rId{n}"/>' for n, name in enumerate(names, 1)
+    )
+    overrides = "".join(
+        f'<Override PartName="/xl/worksheets/sheet{n}.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        for n in range(1, len(names) + 1)
+    )
+    sheet_rels = "".join(
+        f'<Relationship Id="rId{n}" Type="{RELS}/worksheet" Target="worksheets/sheet{n}.xml"/>'
+        for n in range(1, len(names) + 1)
+    )
+    parts = {
+        "[Content_Types].xml": f"{XML_HEAD}<Types "
+        'xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        '<Override PartName="/docProps/core.xml" '
+        'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
+        '<Override PartName="/docProps/app.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.extended-properties+xml"/>'
+        f"{overrides}</Types>",
+        "_rels/.rels": f'{XML_HEAD}<Relationships xmlns="{PACKAGE_RELS}">'
+        f'<Relationship Id="rId1" Type="{RELS}/officeDocument" Target="xl/workbook.xml"/>'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/'
+        'core-properties" Target="docProps/core.xml"/>'
+        f'<Relationship Id="rId3" Type="{RELS}/extended-properties" Target="docProps/app.xml"/></Relationships>',
+        "docProps/core.xml": f"{XML_HEAD}<cp:coreProperties "
+        'xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><dc:creator>Semáforo</dc:creator>'
+        f'<dcterms:created xsi:type="dcterms:W3CDTF">{moment}</dcterms:created>'
+        f'<dcterms:modified xsi:type="dcterms:W3CDTF">{moment}</dcterms:modified></cp:coreProperties>',
+        "docProps/app.xml": f"{XML_HEAD}<Properties "
+        'xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
+        "<Application>Semáforo</Application></Properties>",
+        "xl/workbook.xml": f'{XML_HEAD}<workbook xmlns="{MAIN}" xmlns:r="{RELS}"><sheets>{sheets_xml}</sheets>'
+        "</workbook>",
+        "xl/_rels/workbook.xml.rels": f'{XML_HEAD}<Relationships xmlns="{PACKAGE_RELS}">{sheet_rels}'
+        f'<Relationship Id="rId{len(names) + 1}" Type="{RELS}/styles" Target="styles.xml"/></Relationships>',
+        "xl/styles.xml": STYLES,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".xlsx-") as tmp:
-        draft = Path(tmp) / path.name
-        # ExcelWriter rather than Workbook.save, which stamps the clock into docProps/core.xml.
-        with zipfile.ZipFile(draft, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-            ExcelWriter(workbook, archive).save()
-        _repack(draft, path, stamp)
+    sheets = []
+    with jsonio.atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
+        for member, text in parts.items():
+            with archive.open(_zip_info(member, stamp), "w") as fh:
+                fh.write(text.encode())
+        for number, (table, name) in enumerate(zip(tables, names, strict=True), start=1):
+            query, params = select(table, year)
+            header: list[Sequence[Any]] = [table.column_names]
+            rows = _sheet(archive, f"xl/worksheets/sheet{number}.xml", stamp, chain(header, _rows(con, query, params)))
+            sheets.append({"sheet": name, "table": table.name, "rows": rows})
     return sheets
-
-
-def _repack(source: Path, target: Path, stamp: dt.datetime) -> None:
-    """Copy a ZIP with every member's time set to ``stamp`` (zipfile stamps the clock on members it writes)."""
-    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
-        for info in old.infolist():
-            with old.open(info) as reader, new.open(_zip_info(info.filename, stamp), "w", force_zip64=True) as writer:
-                shutil.copyfileobj(reader, writer)
 
 
 # Bumped when the bytes of a flat file change for the same rows: then no previous file is reused.

@@ -603,8 +603,14 @@ def publish(
     *,
     file_limit: int | None = None,
     excel_rows: int = flat.EXCEL_MAX_ROWS,
+    rebuild: bool = False,
 ) -> dict[str, Any]:
-    """Write ``publish/<key>/`` from the stores and the warehouse of one interval, then switch ``latest``."""
+    """Write ``publish/<key>/`` from the stores and the warehouse of one interval, then switch ``latest``.
+
+    Files whose inputs did not change since the previous publication are hard links to its copies (with their
+    checksums), unless ``rebuild``: then every file is written, and the previous publication gives the change list
+    only. Either way the bytes are the same.
+    """
     key = interval.key
     root = settings.data_root / "publish"
     root.mkdir(parents=True, exist_ok=True)
@@ -618,6 +624,8 @@ def publish(
         catalog: Catalog = {}
         hashes: dict[str, str] = {}  # SHA-256 of the files known without reading them (linked from the previous)
         previous = Previous.read(previous_publication(root, key))
+        if rebuild:
+            previous = Previous(previous.folder)
         log.info("publish %s: previous publication %s", key, previous.key)
 
         ocds = _publish_ocds(settings, staging, store, interval, previous, limit, catalog, hashes)
