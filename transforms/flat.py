@@ -406,11 +406,10 @@ def cuts(con: duckdb.DuckDBPyConnection, excel_rows: int) -> list[Cut]:
     """Return the ``full`` cut and one per process year, each with a fingerprint of everything its files show."""
     tables = list_tables(con)
     parts = _fingerprints(con, tables)
-    latest = dict(
-        con.execute(
-            "SELECT year, max(compiled_date) FROM core_contracting_processes GROUP BY ROLLUP (year)"
-        ).fetchall()
-    )
+    latest: dict[int | None, Any] = {}
+    if "compiled_date" in next((t.column_names for t in tables if t.name == "core_contracting_processes"), []):
+        query = "SELECT year, max(compiled_date) FROM core_contracting_processes GROUP BY ROLLUP (year)"
+        latest = dict(con.execute(query).fetchall())
     result = []
     for stem, year, selected in [("full", None, tables)] + [
         (str(y), y, [t for t in tables if in_year_bundles(t)]) for y in years(con)

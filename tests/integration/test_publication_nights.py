@@ -52,10 +52,14 @@ def night_releases(removed: bool = False) -> dict[str, list[dict[str, Any]]]:
     return {
         NIGHTS[0]: [r for r in first if not (removed and r["ocid"] == "ocds-t-A")],
         # C's award comes dated in another year than C's first release: C stays in records/2026.
-        NIGHTS[1]: [release("ocds-t-C", 2, "2026-11-19T09:00:00-06:00", award=True)]
-        + [release("ocds-t-E", 1, "2026-11-19T10:00:00-06:00")],
-        NIGHTS[2]: [release("ocds-t-D", 2, "2026-11-20T09:00:00-06:00", award=True)]
-        + [release("ocds-t-F", 1, "2026-11-20T10:00:00-06:00")],
+        NIGHTS[1]: [
+            release("ocds-t-C", 2, "2026-11-19T09:00:00-06:00", award=True),
+            release("ocds-t-E", 1, "2026-11-19T10:00:00-06:00"),
+        ],
+        NIGHTS[2]: [
+            release("ocds-t-D", 2, "2026-11-20T09:00:00-06:00", award=True),
+            release("ocds-t-F", 1, "2026-11-20T10:00:00-06:00"),
+        ],
     }
 
 

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from transforms import flat, jsonio, packages, site
 from transforms import publish as publishing
-from transforms.ocds.validate import Validator
-from transforms.redact import redact
 
 BASE = "https://example.org/pub/2026-11-20"
 STAMP = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)
@@ -246,15 +245,32 @@ def test_lookup_shards_are_stable_and_cover_every_process(tmp_path: Path) -> Non
     assert site.shard_count(5000) == 8
     # The page's script computes the same: h = (h * 31 + code unit) mod 2**32, then h mod shards.
     assert site.shard_of("ab", 1 << 31) == (97 * 31 + 98) % (1 << 31)
-    entries = {f"ocds-x-{n}": {"year": 2026} for n in range(2500)}
-    shards, files = site.write_lookup(tmp_path, entries)
-    assert shards == 4 and files == [f"lookup/{n}.json" for n in range(4)]
+    ocids = [f"ocds-x-{n}" for n in range(2500)] + ["ocds-ñandú-1"]
+    columns = ", ".join(f"{c.strip()} VARCHAR" for c in site.LOOKUP_COLUMNS.split(",") if c.strip() != "year")
+    with duckdb.connect() as con:
+        con.execute(f"CREATE TABLE core_contracting_processes (ocid VARCHAR, year BIGINT, {columns})")
+        con.executemany("INSERT INTO core_contracting_processes (ocid, year) VALUES (?, 2026)", [[o] for o in ocids])
+        con.execute(
+            "CREATE TABLE out_flags "
+            "(ocid VARCHAR, indicator VARCHAR, unit VARCHAR, unit_id VARCHAR, explanation VARCHAR)"
+        )
+        con.execute("INSERT INTO out_flags VALUES ('ocds-x-7', 'R018', 'process', 'ocds-x-7', 'una oferta')")
+        files = pa.table({"ocid": ["ocds-x-7"], "record_file": ["records/2026.jsonl.gz"]})
+        shards, names = site.write_lookup(tmp_path, con, files, {"R018": "Oferta única"})
+    assert shards == 4 and names == [f"lookup/{n}.json" for n in range(4)]
     merged: dict[str, Any] = {}
-    for name in files:
+    for name in names:
         part = jsonio.read_json(tmp_path / name)
+        # Shards are cut in SQL: the same hash as the page's script and shard_of.
         assert all(site.shard_of(ocid, shards) == int(name[7:-5]) for ocid in part)
+        assert list(part) == sorted(part)
         merged.update(part)
-    assert merged == entries
+    assert sorted(merged) == sorted(ocids)
+    assert merged["ocds-x-7"] == {
+        "year": 2026,
+        "flags": [["R018", "Oferta única", "una oferta"]],
+        "record_file": "records/2026.jsonl.gz",
+    }
 
 
 def test_the_page_escapes_data_and_draws_charts() -> None:
