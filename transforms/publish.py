@@ -2,24 +2,25 @@
 
 ``publish/<key>/`` holds (REFERENCE §5):
 
-- ``records.jsonl.gz`` and ``releases.jsonl.gz``: every OCDS 1.1 record and release as record and release packages
-  (gzip JSON Lines, up to :data:`PACKAGE_SIZE` records or releases per line, ordered by ocid). ``records/<YYYY>``
-  and ``releases/<YYYY>`` cut the same by year: a record by ``compiledRelease.date[:4]`` (the OCP Data Registry's
-  rule), a release by its own ``date``; ``…/undated`` holds what has no date, so the years add up to the full
-  files. A file that would pass the hosting limits (``publication_file_limit`` awards or contracts, 1 GB
-  uncompressed) continues in ``-2``, ``-3`` …. Records link their releases as ``<release file uri>#<release id>``,
-  oldest first, to the release files of the same cut (full or yearly).
+- ``records/<YYYY>``, ``releases/<YYYY>`` (``…/undated``) and the full ``records.jsonl.gz`` and
+  ``releases.jsonl.gz``: every OCDS 1.1 record and release as record and release packages (gzip JSON Lines), cut
+  by the year of each process's first release and of each release, the full files made of the yearly ones; see
+  :mod:`transforms.packages`.
 - ``flat/``: CSV bundles and Excel workbooks (:mod:`transforms.flat`); ``parquet/`` and ``semaforo.duckdb``: the
   warehouse tables; ``flags.csv``, ``checks.csv``, ``field_coverage.csv`` and one CSV per other ``out_`` table.
 - ``changes.csv``: the OCIDs added, changed (another compiled release) or removed since the previous publication,
-  which is the latest dated folder before this one (by name, never through ``latest``).
+  which is the latest dated folder before this one (by name, never through ``latest``): from the store, comparing
+  the compiled releases of the processes that received releases since then only.
 - ``schemas/`` (the Table Schema of every table), ``data_dictionary.md``, ``indicators.md``, ``data_docs/``.
 - ``index.html`` and ``lookup/``: the download page (:mod:`transforms.site`).
 - ``datapackage.json`` (Frictionless) describing every file, and ``SHA256SUMS``.
 
 Personal data is withheld or kept as ``publication_personal_data`` says (:mod:`transforms.redact`). Package metadata
-(``publishedDate``) and archive times come from the data interval, never from the clock, so a re-run of an interval
-gives the same bytes.
+(``publishedDate``) comes from the store's intervals and archive times from the data, never from the clock, so a
+re-run of an interval gives the same bytes, and a file whose inputs did not change is the same bytes as in the
+previous publication: it is hard-linked from there with its checksum (``rebuild=True`` writes every file, to the
+same bytes). Memory stays bounded at a million processes: OCDS files, flat files and lookup shards stream, and
+DuckDB sorts under a memory limit.
 """
 
 from __future__ import annotations

@@ -56,11 +56,9 @@ GROUP BY year ORDER BY year
 """
 TOP_FLAGGED_BUYERS = """
 SELECT coalesce(p.buyer_name, p.buyer_id, 'sin dato') AS buyer, count(DISTINCT f.ocid) AS flagged,
-       any_value(b.processes) AS processes
-FROM out_flags f
-JOIN core_contracting_processes p USING (ocid)
-JOIN (SELECT buyer_id, count(*) AS processes FROM core_contracting_processes GROUP BY buyer_id) b USING (buyer_id)
-GROUP BY ALL ORDER BY flagged DESC, buyer LIMIT 10
+       count(DISTINCT p.ocid) AS processes
+FROM core_contracting_processes p LEFT JOIN out_flags f USING (ocid)
+GROUP BY buyer HAVING count(DISTINCT f.ocid) > 0 ORDER BY flagged DESC, buyer LIMIT 10
 """
 LOOKUP_COLUMNS = (
     "year, tender_title, buyer_name, procuring_entity_name, procurement_method, procurement_method_details, "
@@ -77,7 +75,7 @@ LOOKUP_JOINS = {
     "AS suppliers FROM core_award_suppliers WHERE supplier_name IS NOT NULL GROUP BY ocid) s USING (ocid)",
     "out_flags": "LEFT JOIN (SELECT ocid, list([indicator, coalesce(explanation, '')] "
     "ORDER BY indicator, unit, unit_id) AS flags FROM out_flags WHERE ocid IS NOT NULL GROUP BY ocid) f USING (ocid)",
-    "out_process_scores": "LEFT JOIN (SELECT ocid, any_value(cri) AS cri FROM out_process_scores "
+    "out_process_scores": "LEFT JOIN (SELECT ocid, max(cri) AS cri FROM out_process_scores "
     "WHERE cri IS NOT NULL GROUP BY ocid) c USING (ocid)",
     "record_files": "LEFT JOIN record_files r USING (ocid)",
 }
@@ -636,10 +634,12 @@ las tablas planas o en la base DuckDB; todas las descargas de abajo funcionan si
 <section aria-labelledby="descargas">
 <h2 id="descargas">Descargas</h2>
 <p>Los paquetes OCDS son JSON Lines comprimidos con gzip: cada línea es un paquete de registros (record package) o
-de entregas (release package). <code>records.jsonl.gz</code> y <code>releases.jsonl.gz</code> tienen todo; las
-carpetas <code>records/</code> y <code>releases/</code> los dividen por año (un registro va en el año de su
-entrega compilada, <code>compiledRelease.date</code>; una entrega, en el de su fecha) y <code>undated</code> guarda
-lo que no tiene fecha, de modo que los años suman el total. Ningún archivo pasa de {fmt_int(page.file_limit)}
+de entregas (release package). Las carpetas <code>records/</code> y <code>releases/</code> los dividen por año
+(un registro va en el año de la primera entrega de su proceso, así que nunca cambia de archivo; una entrega, en el
+de su fecha) y <code>undated</code> guarda lo que no tiene fecha; <code>records.jsonl.gz</code> y
+<code>releases.jsonl.gz</code> tienen todo: son los archivos anuales unidos tal cual, de modo que los años suman el
+total. Un archivo que no cambió conserva su contenido y su fecha de publicación de una noche a otra.
+Ningún archivo pasa de {fmt_int(page.file_limit)}
 adjudicaciones ni de {fmt_int(page.file_limit)} contratos: los que crecerían más continúan en <code>-2</code>,
 <code>-3</code>, etc. Las tablas planas son la forma tabular documentada en el diccionario de datos.</p>
 {"".join(downloads)}
