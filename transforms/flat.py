@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import io
 import re
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,18 @@ class Table:
 def quote(identifier: str) -> str:
     """Quote a DuckDB identifier (table and column names come from our own catalog, never from user input)."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+DUCKDB_MEMORY = "1GB"  # sorts past this spill to disk
+
+
+def connect(database: Path, spill: Path) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file read-only, in UTC, with a memory limit and its spill files in ``spill`` (hidden)."""
+    con = duckdb.connect(str(database), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
+    con.execute("SET temp_directory = ?", [str(spill)])
+    return con
 
 
 def list_tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
@@ -461,18 +474,23 @@ Reuse = Callable[[str, str], "list[dict[str, Any]] | None"]
 
 
 def export(
-    database: Path, folder: Path, *, excel_rows: int = EXCEL_MAX_ROWS, reuse: Reuse | None = None
+    database: Path,
+    folder: Path,
+    *,
+    excel_rows: int = EXCEL_MAX_ROWS,
+    reuse: Reuse | None = None,
+    spill: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Write ``full`` and per-year CSV bundles (and workbooks that fit Excel) of a DuckDB file's tables.
 
     ``reuse(path, fingerprint)`` may provide a file instead (the previous publication's, made of the same rows) and
     return its tables; otherwise the file is written. Returns one entry per file: ``path`` (relative to
     ``folder``), ``kind`` (``csv-bundle`` or ``workbook``), ``year`` (``None`` for full), ``tables`` (member or
-    sheet, table and rows), ``fingerprint`` and ``reused``.
+    sheet, table and rows), ``fingerprint`` and ``reused``. DuckDB spills its sorts to ``spill`` (default: a
+    temporary folder).
     """
     written = []
-    with duckdb.connect(str(database), read_only=True) as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with tempfile.TemporaryDirectory(prefix=".flat-") as tmp, connect(database, spill or Path(tmp)) as con:
         for cut in cuts(con, excel_rows):
             bundle = f"{cut.stem}.csv.zip"
             members = reuse(bundle, cut.fingerprint) if reuse else None

@@ -421,8 +421,7 @@ def _publish_tables(
     """Link the DuckDB file and the Parquet files; write the schemas, one CSV per result table and the flat files."""
     link_or_copy(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
     linked_hash(staging, "semaforo.duckdb", previous, hashes)
-    with duckdb.connect(str(staging / "semaforo.duckdb"), read_only=True) as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with flat.connect(staging / "semaforo.duckdb", staging.parent / f"{staging.name}.duckdb-tmp") as con:
         table_list = flat.list_tables(con)
         rows = {t.name: flat.count(con, t) for t in table_list}
         for table in table_list:
@@ -471,7 +470,10 @@ def _publish_tables(
         previous.reuse(relative, staging, hashes)
         return [{k: v for k, v in t.items() if k != "schema"} for t in old.get("tables", [])]
 
-    exports = flat.export(staging / "semaforo.duckdb", staging / "flat", excel_rows=excel_rows, reuse=reuse)
+    spill = staging.parent / f"{staging.name}.duckdb-tmp"
+    exports = flat.export(
+        staging / "semaforo.duckdb", staging / "flat", excel_rows=excel_rows, reuse=reuse, spill=spill
+    )
     for export in exports:
         label = "todos los procesos" if export["year"] is None else f"los procesos iniciados en {export['year']}"
         kind = "CSV en un ZIP, una por tabla" if export["kind"] == "csv-bundle" else "Excel, una hoja por tabla"
@@ -525,8 +527,7 @@ def _publish_page(
     ocds: OcdsResult = facts["ocds"]
     rows: dict[str, int] = facts["rows"]
     names = {code: indicator.name for code, indicator in _indicators().items()}
-    with duckdb.connect(str(staging / "semaforo.duckdb"), read_only=True) as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with flat.connect(staging / "semaforo.duckdb", staging.parent / f"{staging.name}.duckdb-tmp") as con:
         shards, shard_files = site.write_lookup(staging, con, ocds.record_files, names)
         figures = site.headline(con)
         last = con.execute("SELECT max(compiled_date) FROM core_contracting_processes").fetchone()
@@ -665,3 +666,4 @@ def publish(
         }
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure
+        shutil.rmtree(staging.parent / f"{staging.name}.duckdb-tmp", ignore_errors=True)  # DuckDB's spill files

@@ -221,6 +221,14 @@ def test_workbooks_hold_text_not_formulas_and_are_reproducible(database: Path, t
     rows = [[cell for cell in row] for row in sheet.iter_rows(min_row=2)]
     assert rows[0][2].value == '=HYPERLINK("x")' and rows[0][2].data_type == "s"
     assert rows[1][2].value == "Tres", "control characters Excel cannot hold are dropped"
+    book = load_workbook(tmp_path / "a" / "2025.xlsx")
+    awards = [[cell.value for cell in row] for row in book["core_awards"].iter_rows()]
+    assert awards == [["ocid", "year", "award_date"], ["o1", 2025, dt.datetime(2025, 3, 1, 16, 0)]]
+    assert book["core_awards"]["C2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    flags = [
+        [cell.value for cell in row] for row in load_workbook(tmp_path / "a" / "full.xlsx")["out_flags"].iter_rows()
+    ]
+    assert flags[1:] == [["R018", "process", "o2", "o2", 1.0], ["R038", "buyer", "B", None, 2.0]]
 
 
 def test_table_schema_types_come_from_duckdb_and_descriptions_from_the_schema_files(database: Path) -> None:
