@@ -243,14 +243,16 @@ SELECT year, max(last_key) FROM process_index GROUP BY year
 UNION ALL
 SELECT year_before, max(last_key) FROM process_index WHERE year_before <> year GROUP BY year_before
 """
-RELEASES_OF_YEAR = """
-SELECT ocid, date, release_id, release FROM release_rows WHERE year = $year {prune}
+# Awards and contracts count against the hosting limits; DuckDB counts them without Python parsing every release.
+COUNTS = "coalesce(json_array_length({0}, '$.awards'), 0), coalesce(json_array_length({0}, '$.contracts'), 0)"
+RELEASES_OF_YEAR = f"""
+SELECT ocid, date, release_id, release, {COUNTS.format("release")} FROM release_rows WHERE year = $year {{prune}}
 ORDER BY ocid, date, release_id, key, row
 """
 COMPILED_KEYS_OF_YEAR = "SELECT DISTINCT last_key FROM process_index WHERE year = $year ORDER BY 1"
 # The latest compiled release of each process of a year: the one stored in the partition of its last release.
 COMPILED_OF_YEAR = f"""
-SELECT c.ocid, c.compiled FROM read_parquet($files, filename = true) c
+SELECT c.ocid, c.compiled, {COUNTS.format("c.compiled")} FROM read_parquet($files, filename = true) c
 JOIN process_index p ON p.ocid = c.ocid AND p.last_key = {KEY_SQL.replace("filename", "c.filename")}
 WHERE p.year = $year ORDER BY c.ocid
 """
@@ -352,7 +354,7 @@ class Packages:
         previous: Previous,
         meta: Callable[[str, str], dict[str, Any]],
         *,
-        clean: Callable[[Any], Any],
+        clean: Callable[[bytes], bytes],
         limit: int,
         hashes: dict[str, str],
         max_bytes: int = MAX_FILE_BYTES,
@@ -472,10 +474,8 @@ class Packages:
     def _write_releases(self, con: duckdb.DuckDBPyConnection, year: str, published: str) -> list[PackageFile]:
         writer = self._writer("release-package", year, published)
         query = RELEASES_OF_YEAR.replace("$year", "?").format(prune=_prune(year, "date", within=True))
-        for ocid, date, release_id, text in self._rows(con, query, [year]):
-            release = self.clean(jsonio.loads(text))
-            awards, contracts = len(release.get("awards") or []), len(release.get("contracts") or [])
-            writer.add(jsonio.dumps(release), awards, contracts, first=[ocid, date, release_id])
+        for ocid, date, release_id, text, awards, contracts in self._rows(con, query, [year]):
+            writer.add(self.clean(text.encode()), awards, contracts, first=[ocid, date, release_id])
         writer.close()
         self._check(con, "SELECT count(*) FROM release_rows WHERE year = ?", year, writer.files, "releases")
         log.info("publish: wrote releases/%s (%s files)", year, len(writer.files))
@@ -508,7 +508,7 @@ class Packages:
         wanted = {k for (k,) in con.execute(COMPILED_KEYS_OF_YEAR.replace("$year", "?"), [year]).fetchall()}
         files = [str(self.store.compiled_path(k)) for k in sorted(wanted)]
         query = COMPILED_OF_YEAR.replace("$files", "?").replace("$year", "?")
-        for ocid, text in self._rows(con, query, [files, year]):
+        for ocid, text, awards, contracts in self._rows(con, query, [files, year]):
             found = []
             while pending is not None and pending[0] <= ocid:
                 if pending[0] == ocid:
@@ -517,13 +517,11 @@ class Packages:
                         {"url": url(release_year, ocid, date, release_id), "date": date, "tag": jsonio.loads(tags)}
                     )
                 pending = next(links, None)
-            body = self.clean(jsonio.loads(text))
             record = b'{"ocid":%b,"releases":%b,"compiledRelease":%b}' % (
                 jsonio.dumps(ocid),
                 jsonio.dumps(found),
-                jsonio.dumps(body),
+                self.clean(text.encode()),
             )
-            awards, contracts = len(body.get("awards") or []), len(body.get("contracts") or [])
             packages = {link["url"].rsplit("#", 1)[0] for link in found}
             writer.add(record, awards, contracts, packages, first=[ocid])
         writer.close()

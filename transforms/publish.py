@@ -47,7 +47,7 @@ from transforms.dictionary import render_data_dictionary
 from transforms.intervals import MEXICO_CITY, Interval
 from transforms.ocds.mapping import EXTENSIONS
 from transforms.packages import OcdsResult, PackageFile, Previous, compiled_digest, link_or_copy, year_of
-from transforms.redact import redactor
+from transforms.redact import redactor, text_redactor
 from transforms.settings import LIBRE_USO_MX, Settings
 from transforms.store import Store
 
@@ -364,7 +364,7 @@ def _publish_ocds(
         interval,
         previous,
         lambda path, published: package_metadata(settings, path, published),
-        clean=redactor(settings.publication_personal_data),
+        clean=text_redactor(settings.publication_personal_data),
         limit=limit,
         hashes=hashes,
         reusable=previous.build == build,
