@@ -311,3 +311,31 @@ def test_the_page_escapes_data_and_draws_charts() -> None:
     assert '<a href="a.csv" data-download>a.csv</a>' in html and "1.5 kB" in html and "ab" * 32 in html
     assert "21 de noviembre de 2026, 03:00" in html, "times are shown in Mexico City"
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", ""), "no external assets"
+
+
+def test_csv_lines_made_in_sql_equal_pythons_csv_module() -> None:
+    import csv
+    import io
+
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            "CREATE TABLE out_x (ocid VARCHAR, n BIGINT, v DOUBLE, d DECIMAL(10, 2), b BOOLEAN, "
+            "moment TIMESTAMPTZ, day DATE, tags VARCHAR[])"
+        )
+        con.execute(
+            "INSERT INTO out_x VALUES "
+            "('a,b', 1, 0.1, 3.50, true, '2025-03-01 16:00:00.5+00', '2025-03-01', ['x', 'y']), "
+            "('say \"hi\"', NULL, 1e20, NULL, NULL, '2025-03-01 10:00:00-06', NULL, NULL), "
+            "('two\nlines', -3, NULL, -1.25, false, NULL, '2024-02-29', []), "
+            "('', 0, 173121.09, 0, NULL, NULL, NULL, ['a,\"b\"'])"
+        )
+        (table,) = [t for t in flat.list_tables(con) if t.name == "out_x"]
+        ours = io.StringIO()
+        assert flat.write_csv(con, table, ours) == 4
+        theirs = io.StringIO()
+        writer = csv.writer(theirs, lineterminator="\n")
+        writer.writerow(table.column_names)
+        for row in con.execute(flat.select(table)[0]).fetchall():
+            writer.writerow([flat.csv_value(v) for v in row])
+    assert ours.getvalue() == theirs.getvalue()
