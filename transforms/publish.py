@@ -433,7 +433,7 @@ def _publish_tables(
             }
             csv_name = CSV_NAMES.get(table.name, f"{table.name[4:]}.csv" if table.name.startswith("out_") else "")
             if csv_name:
-                with open(staging / csv_name, "w", newline="", encoding="utf-8") as fh:
+                with open(staging / csv_name, "wb") as fh:
                     flat.write_csv(con, table, fh)
                 settle(staging, csv_name, previous, hashes)
                 catalog[csv_name] = {

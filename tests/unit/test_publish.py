@@ -331,11 +331,11 @@ def test_csv_lines_made_in_sql_equal_pythons_csv_module() -> None:
             "('', 0, 173121.09, 0, NULL, NULL, NULL, ['a,\"b\"'])"
         )
         (table,) = [t for t in flat.list_tables(con) if t.name == "out_x"]
-        ours = io.StringIO()
+        ours = io.BytesIO()
         assert flat.write_csv(con, table, ours) == 4
         theirs = io.StringIO()
         writer = csv.writer(theirs, lineterminator="\n")
         writer.writerow(table.column_names)
         for row in con.execute(flat.select(table)[0]).fetchall():
             writer.writerow([flat.csv_value(v) for v in row])
-    assert ours.getvalue() == theirs.getvalue()
+    assert ours.getvalue().decode() == theirs.getvalue()
