@@ -386,6 +386,10 @@ class Packages:
             with self._connect(tmp) as con:
                 if files:
                     self._plan(con, files, compiled, result)
+                else:  # nothing stored yet: empty full files only
+                    result.record_files = pa.table(
+                        {"ocid": pa.array([], pa.string()), "record_file": pa.array([], pa.string())}
+                    )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         yearly = sorted(result.files, key=lambda f: (f.kind, f.cut, f.part))
