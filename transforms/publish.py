@@ -2,58 +2,61 @@
 
 ``publish/<key>/`` holds (REFERENCE §5):
 
-- ``records.jsonl.gz`` and ``releases.jsonl.gz``: every OCDS 1.1 record and release as record and release packages
-  (gzip JSON Lines, up to :data:`PACKAGE_SIZE` records or releases per line, ordered by ocid). ``records/<YYYY>``
-  and ``releases/<YYYY>`` cut the same by year: a record by ``compiledRelease.date[:4]`` (the OCP Data Registry's
-  rule), a release by its own ``date``; ``…/undated`` holds what has no date, so the years add up to the full
-  files. A file that would pass the hosting limits (``publication_file_limit`` awards or contracts, 1 GB
-  uncompressed) continues in ``-2``, ``-3`` …. Records link their releases as ``<release file uri>#<release id>``,
-  oldest first, to the release files of the same cut (full or yearly).
+- ``records/<YYYY>``, ``releases/<YYYY>`` (``…/undated``) and the full ``records.jsonl.gz`` and
+  ``releases.jsonl.gz``: every OCDS 1.1 record and release as record and release packages (gzip JSON Lines), cut
+  by the year of each process's first release and of each release, the full files made of the yearly ones; see
+  :mod:`transforms.packages`.
 - ``flat/``: CSV bundles and Excel workbooks (:mod:`transforms.flat`); ``parquet/`` and ``semaforo.duckdb``: the
   warehouse tables; ``flags.csv``, ``checks.csv``, ``field_coverage.csv`` and one CSV per other ``out_`` table.
 - ``changes.csv``: the OCIDs added, changed (another compiled release) or removed since the previous publication,
-  which is the latest dated folder before this one (by name, never through ``latest``).
+  which is the latest dated folder before this one (by name, never through ``latest``): from the store, comparing
+  the compiled releases of the processes that received releases since then only.
 - ``schemas/`` (the Table Schema of every table), ``data_dictionary.md``, ``indicators.md``, ``data_docs/``.
 - ``index.html`` and ``lookup/``: the download page (:mod:`transforms.site`).
 - ``datapackage.json`` (Frictionless) describing every file, and ``SHA256SUMS``.
 
 Personal data is withheld or kept as ``publication_personal_data`` says (:mod:`transforms.redact`). Package metadata
-(``publishedDate``) and archive times come from the data interval, never from the clock, so a re-run of an interval
-gives the same bytes.
+(``publishedDate``) comes from the store's intervals and archive times from the data, never from the clock, so a
+re-run of an interval gives the same bytes, and a file whose inputs did not change is the same bytes as in the
+previous publication: it is hard-linked from there with its checksum (``rebuild=True`` writes every file, to the
+same bytes). Memory stays bounded at a million processes: OCDS files, flat files and lookup shards stream, and
+DuckDB sorts under a memory limit.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import gzip
 import hashlib
+import logging
 import mimetypes
 import os
 import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from transforms import flat, jsonio, site, tables
+from transforms import flat, jsonio, packages, site, tables
 from transforms.dictionary import render_data_dictionary
 from transforms.intervals import MEXICO_CITY, Interval
 from transforms.ocds.mapping import EXTENSIONS
-from transforms.redact import redactor
+from transforms.packages import OcdsResult, PackageFile, Previous, compiled_digest, link_or_copy, year_of
+from transforms.redact import redactor, text_redactor
 from transforms.settings import LIBRE_USO_MX, Settings
 from transforms.store import Store
 
-PACKAGE_SIZE = 1000  # records or releases per package line
-MAX_FILE_BYTES = 1_000_000_000  # OCDS hosting guidance: at most 1 GB uncompressed per file
-PACKAGE_OVERHEAD = 16_384  # room for one package's metadata (its "packages" list grows with the files linked)
+__all__ = ["PackageFile", "compiled_digest", "publish", "year_of"]
+log = logging.getLogger(__name__)
+
 DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-FULL_RECORDS = re.compile(r"^records(-\d+)?\.jsonl\.gz$")
+# Bumped when the layout or the bytes of the OCDS files change: a previous publication of another layout is not reused.
+LAYOUT = 2
 # Two builds of the same DuckDB file differ byte for byte (random ids in its header): the page leaves its checksum to
 # SHA256SUMS, so the page itself stays the same for the same data (as every file but SHA256SUMS and datapackage.json).
 UNREPRODUCIBLE = (".duckdb",)
@@ -93,10 +96,10 @@ CHANGES_SCHEMA = {
 }
 
 
-def package_metadata(settings: Settings, key: str, name: str, published: str) -> dict[str, Any]:
-    """Return the metadata every package of a publication carries (``uri`` is the file's own URL)."""
+def package_metadata(settings: Settings, name: str, published: str) -> dict[str, Any]:
+    """Return the metadata of the packages of one file: ``uri`` is its stable URL, under ``latest``."""
     return {
-        "uri": f"{settings.publication_base_uri.rstrip('/')}/{key}/{name}",
+        "uri": f"{settings.publication_base_uri.rstrip('/')}/latest/{name}",
         "version": "1.1",
         "publishedDate": published,
         "publisher": {"name": settings.publisher_name, "uri": settings.publisher_uri},
@@ -106,251 +109,18 @@ def package_metadata(settings: Settings, key: str, name: str, published: str) ->
     }
 
 
-def year_of(date: Any) -> str:
-    """Return the year cut of an OCDS date, ``YYYY``, or ``undated``."""
-    if isinstance(date, str) and len(date) >= 4 and date[:4].isdigit():
-        return date[:4]
-    return "undated"
-
-
-# -- OCDS packages --------------------------------------------------------------------------------------------
-@dataclass
-class PackageFile:
-    """One published OCDS file and what it holds."""
-
-    path: str
-    kind: str  # record-package or release-package
-    cut: str  # full, YYYY or undated
-    part: int
-    packages: int = 0
-    items: int = 0
-    awards: int = 0
-    contracts: int = 0
-    bytes: int = 0  # uncompressed
-
-
-class PackageWriter:
-    """Write one cut (e.g. the releases of 2026) as gzip JSON Lines of packages, in as many files as the limits need.
-
-    An item that would take the current file past ``limit`` awards or ``limit`` contracts, or past ``max_bytes``
-    uncompressed, starts the next file (``<stem>-2.jsonl.gz`` …); a single item above the limits gets a file of
-    its own. The first file keeps the plain name, so a publication under the limits has the names users expect.
-    """
-
-    def __init__(
-        self,
-        folder: Path,
-        stem: str,
-        kind: str,
-        cut: str,
-        meta: Callable[[str], dict[str, Any]],
-        *,
-        limit: int,
-        max_bytes: int = MAX_FILE_BYTES,
-        package_size: int = PACKAGE_SIZE,
-    ) -> None:
-        self.folder, self.stem, self.kind, self.cut, self.meta = folder, stem, kind, cut, meta
-        self.limit, self.max_bytes, self.package_size = limit, max_bytes, package_size
-        self.files: list[PackageFile] = []
-        self._raw: IO[bytes] | None = None
-        self._gz: gzip.GzipFile | None = None
-        self._items: list[bytes] = []
-        self._links: set[str] = set()
-
-    def _name(self, part: int) -> str:
-        return f"{self.stem}.jsonl.gz" if part == 1 else f"{self.stem}-{part}.jsonl.gz"
-
-    def _fits(self, current: PackageFile, awards: int, contracts: int, size: int) -> bool:
-        if not current.items:
-            return True
-        pending = current.bytes + size + PACKAGE_OVERHEAD  # the open package's metadata is not written yet
-        return (
-            current.awards + awards <= self.limit
-            and current.contracts + contracts <= self.limit
-            and pending <= self.max_bytes
-        )
-
-    def open(self) -> None:
-        """Start the next file."""
-        self._close_file()
-        part = len(self.files) + 1
-        path = self._name(part)
-        (self.folder / path).parent.mkdir(parents=True, exist_ok=True)
-        self._raw = open(self.folder / path, "wb")  # noqa: SIM115 (closed by _close_file, after the last package)
-        # mtime=0 and no name in the header: the same content gives the same bytes on every re-run.
-        self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, compresslevel=jsonio.GZIP_LEVEL, mtime=0)
-        self.files.append(PackageFile(path, self.kind, self.cut, part))
-
-    def add(self, item: bytes, awards: int, contracts: int, links: Iterable[str] = ()) -> str:
-        """Add one serialized release or record; return the path of the file it went to."""
-        if not self.files or not self._fits(self.files[-1], awards, contracts, len(item) + 1):
-            self.open()
-        current = self.files[-1]
-        self._items.append(item)
-        self._links.update(links)
-        current.items += 1
-        current.awards += awards
-        current.contracts += contracts
-        current.bytes += len(item) + 1
-        if len(self._items) >= self.package_size:
-            self._flush()
-        return current.path
-
-    def _flush(self) -> None:
-        if not self._items or self._gz is None:
-            return
-        current = self.files[-1]
-        head = jsonio.dumps(self.meta(current.path))[:-1]
-        if self.kind == "record-package":
-            head += b',"packages":' + jsonio.dumps(sorted(self._links)) + b',"records":['
-        else:
-            head += b',"releases":['
-        self._gz.write(head + b",".join(self._items) + b"]}\n")
-        current.packages += 1
-        current.bytes += len(head) + 2  # items counted one separator each; the line ends "]}\n"
-        self._items, self._links = [], set()
-
-    def _close_file(self) -> None:
-        self._flush()
-        if self._gz is not None and self._raw is not None:
-            self._gz.close()
-            self._raw.close()
-        self._gz = self._raw = None
-
-    def close(self) -> None:
-        """Write the last package and close the file."""
-        self._close_file()
-
-
-def compiled_digest(compiled: Any) -> bytes:
-    """Return a digest of a compiled release that ignores key order (to tell changed processes)."""
-    return hashlib.blake2b(orjson.dumps(compiled, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
-
-
-@dataclass
-class OcdsResult:
-    """What :func:`write_ocds` wrote."""
-
-    files: list[PackageFile] = field(default_factory=list)
-    record_files: dict[str, str] = field(default_factory=dict)  # ocid → its yearly record file
-    digests: dict[str, bytes] = field(default_factory=dict)  # ocid → compiled_digest of what was published
-    records: int = 0
-    releases: int = 0
-
-
-def write_ocds(
-    folder: Path,
-    processes: Iterable[tuple[dict[str, Any] | None, list[dict[str, Any]]]],
-    meta: Callable[[str], dict[str, Any]],
-    *,
-    clean: Callable[[Any], Any],
-    limit: int,
-    max_bytes: int = MAX_FILE_BYTES,
-    package_size: int = PACKAGE_SIZE,
-) -> OcdsResult:
-    """Write the full and yearly record and release files of ``(compiled release, releases)`` pairs.
-
-    ``processes`` come ordered by ocid, each with its releases oldest first; ``meta(path)`` gives the package
-    metadata of a file; ``clean`` applies the publication policy to each release and compiled release.
-    """
-    options = {"limit": limit, "max_bytes": max_bytes, "package_size": package_size}
-    writers: dict[tuple[str, str], PackageWriter] = {}
-    uris: dict[str, str] = {}
-
-    def writer(kind: str, cut: str) -> PackageWriter:
-        if (kind, cut) not in writers:
-            stem = kind.split("-")[0] + "s"  # records, releases
-            stem = stem if cut == "full" else f"{stem}/{cut}"
-            writers[kind, cut] = PackageWriter(folder, stem, kind, cut, meta, **options)
-        return writers[kind, cut]
-
-    def uri(path: str) -> str:
-        if path not in uris:
-            uris[path] = meta(path)["uri"]
-        return uris[path]
-
-    for kind in ("record-package", "release-package"):
-        writer(kind, "full").open()  # the full files exist even when there is nothing to publish
-    result = OcdsResult()
-    for compiled, releases in processes:
-        links: dict[str, list[dict[str, Any]]] = {"full": [], "year": []}
-        for release in releases:
-            release = clean(release)
-            data = jsonio.dumps(release)
-            awards, contracts = len(release.get("awards") or []), len(release.get("contracts") or [])
-            for cut, target in (("full", "full"), ("year", year_of(release.get("date")))):
-                path = writer("release-package", target).add(data, awards, contracts)
-                url = f"{uri(path)}#{release['id']}"
-                links[cut].append({"url": url, "date": release["date"], "tag": release["tag"]})
-            result.releases += 1
-        if compiled is None:
-            continue
-        compiled = clean(compiled)
-        ocid = compiled["ocid"]
-        body = jsonio.dumps(compiled)
-        awards, contracts = len(compiled.get("awards") or []), len(compiled.get("contracts") or [])
-        for cut, target in (("full", "full"), ("year", year_of(compiled.get("date")))):
-            record = b'{"ocid":%b,"releases":%b,"compiledRelease":%b}' % (
-                jsonio.dumps(ocid),
-                jsonio.dumps(links[cut]),
-                body,
-            )
-            packages = {link["url"].rsplit("#", 1)[0] for link in links[cut]}
-            path = writer("record-package", target).add(record, awards, contracts, packages)
-            if cut == "year":
-                result.record_files[ocid] = path
-        result.digests[ocid] = compiled_digest(compiled)
-        result.records += 1
-    for item in writers.values():
-        item.close()
-        result.files += item.files
-    result.files.sort(key=lambda f: f.path)
-    return result
-
-
-RELEASES_BY_OCID = """
-SELECT ocid, release FROM read_parquet(?, filename = true, file_row_number = true)
-ORDER BY ocid, date, release_id, filename, file_row_number
-"""
-
-
-def _release_groups(store: Store, key: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    files = [str(store.releases_path(k)) for k in store.keys(key)]
-    if not files:
-        return
-    with duckdb.connect() as con:
-        cursor = con.execute(RELEASES_BY_OCID, [files])
-        ocid, group = "", list[dict[str, Any]]()
-        while batch := cursor.fetchmany(5000):
-            for row_ocid, text in batch:
-                if row_ocid != ocid and group:
-                    yield ocid, group
-                    group = []
-                ocid = row_ocid
-                group.append(jsonio.loads(text))
-        if group:
-            yield ocid, group
-
-
-def processes(store: Store, key: str) -> Iterator[tuple[dict[str, Any] | None, list[dict[str, Any]]]]:
-    """Yield each process as of ``key``: (compiled release, its releases oldest first), ordered by ocid.
-
-    Both sides stream in ocid order from DuckDB, so memory holds one process at a time. A side without the other
-    (which the pipeline never produces) still comes out: ``(None, releases)`` or ``(compiled, [])``.
-    """
-    compiled = store.iter_compiled(key)
-    groups = _release_groups(store, key)
-    current, group = next(compiled, None), next(groups, None)
-    while current is not None or group is not None:
-        if group is None or (current is not None and current["ocid"] < group[0]):
-            yield current, []
-            current = next(compiled, None)
-        elif current is None or group[0] < current["ocid"]:
-            yield None, group[1]
-            group = next(groups, None)
-        else:
-            yield current, group[1]
-            current, group = next(compiled, None), next(groups, None)
+def build_digest(settings: Settings, limit: int) -> str:
+    """Return a digest of everything besides the data that shapes the OCDS files' bytes (reuse needs the same)."""
+    made_of = {
+        "layout": LAYOUT,
+        "metadata": package_metadata(settings, "", ""),
+        "personal_data": settings.publication_personal_data,
+        "limit": limit,
+        "package_size": packages.PACKAGE_SIZE,
+        "max_bytes": packages.MAX_FILE_BYTES,
+        "gzip": jsonio.GZIP_LEVEL,
+    }
+    return hashlib.blake2b(orjson.dumps(made_of, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
 
 # -- the change list ------------------------------------------------------------------------------------------
@@ -364,21 +134,50 @@ def previous_publication(root: Path, key: str) -> Path | None:
     return root / keys[-1] if keys else None
 
 
-def published_digests(folder: Path) -> dict[str, bytes]:
-    """Return the compiled-release digest of every record in a publication's full record files."""
-    digests = {}
-    for path in sorted(p for p in folder.iterdir() if FULL_RECORDS.match(p.name)):
-        for package in jsonio.read_jsonl(path):
-            for record in package.get("records") or []:
-                digests[record["ocid"]] = compiled_digest(record.get("compiledRelease"))
-    return digests
+def published_ocids(folder: Path) -> pa.Table | None:
+    """Return the ocids a publication holds, from its Parquet copy of the processes (None when it has none)."""
+    files = [str(p) for p in tables.parquet_files(folder / "parquet", "core_contracting_processes")]
+    if not files:
+        return None
+    with duckdb.connect() as con:
+        return con.sql("SELECT DISTINCT ocid FROM read_parquet($files)", params={"files": files}).to_arrow_table()
 
 
-def changes(previous: dict[str, bytes], current: dict[str, bytes]) -> list[tuple[str, str]]:
-    """Return ``(ocid, added|changed|removed)`` rows, ordered by ocid."""
-    rows = [(ocid, "added") for ocid in current if ocid not in previous]
-    rows += [(ocid, "removed") for ocid in previous if ocid not in current]
-    rows += [(ocid, "changed") for ocid, digest in current.items() if ocid in previous and previous[ocid] != digest]
+def change_list(
+    store: Store,
+    key: str,
+    previous: str | None,
+    current: pa.Table,
+    before: pa.Table | None,
+    touched: list[str],
+    clean: Callable[[Any], Any],
+) -> list[tuple[str, str]]:
+    """Return ``(ocid, added|changed|removed)`` rows since the previous publication, ordered by ocid.
+
+    ``current`` and ``before`` hold the ocids published now and then; only the ``touched`` ocids (those that got
+    releases after the previous publication) can have another compiled release, so only theirs are compared, as of
+    each key, after the publication policy is applied.
+    """
+    if previous is None or before is None:
+        return [(ocid, "added") for ocid in sorted(current.column("ocid").to_pylist())]
+    with duckdb.connect() as con:
+        con.register("published_now", current)
+        con.register("published_before", before)
+        rows = con.execute(
+            "SELECT ocid, 'added' FROM published_now ANTI JOIN published_before USING (ocid) "
+            "UNION ALL SELECT ocid, 'removed' FROM published_before ANTI JOIN published_now USING (ocid)"
+        ).fetchall()
+        con.register("touched", pa.table({"ocid": pa.array(touched, pa.string())}))
+        kept = [
+            o
+            for (o,) in con.execute(
+                "SELECT ocid FROM touched SEMI JOIN published_before USING (ocid) ORDER BY 1"
+            ).fetchall()
+        ]
+    old = {ocid: compiled_digest(clean(jsonio.loads(text))) for ocid, text in store.compiled_as_of(kept, previous)}
+    for ocid, text in store.compiled_as_of(kept, key):
+        if ocid in old and old[ocid] != compiled_digest(clean(jsonio.loads(text))):
+            rows.append((ocid, "changed"))
     return sorted(rows)
 
 
@@ -506,10 +305,13 @@ def indicator_catalogue() -> str:
 def _ocds_description(item: PackageFile, parts: int) -> str:
     what = "registros" if item.kind == "record-package" else "entregas (releases)"
     cut = {"full": "todos los procesos", "undated": "sin fecha"}.get(item.cut, f"año {item.cut}")
+    if item.cut != "full" and item.kind == "record-package":
+        cut = "procesos sin fecha" if item.cut == "undated" else f"procesos cuya primera entrega es de {item.cut}"
     part = f", parte {item.part} de {parts}" if parts > 1 else ""
+    made = f" (une {', '.join(item.members)})" if len(item.members) > 1 else ""
     return (
         f"Paquetes de {what} OCDS 1.1, {cut}{part}: {item.items:,} {what.split()[0]}, {item.awards:,} "
-        f"adjudicaciones, {item.contracts:,} contratos."
+        f"adjudicaciones, {item.contracts:,} contratos{made}."
     )
 
 
@@ -517,36 +319,91 @@ def _ocds_description(item: PackageFile, parts: int) -> str:
 Catalog = dict[str, dict[str, Any]]  # path → datapackage resource properties, plus the page's "group"
 
 
+def settle(staging: Path, relative: str, previous: Previous, hashes: dict[str, str]) -> None:
+    """Replace a file just written by a link to the previous publication's copy when the bytes are the same."""
+    if previous.folder is None or relative not in previous.hashes:
+        return
+    old, new = previous.folder / relative, staging / relative
+    if not old.is_file() or old.stat().st_size != new.stat().st_size:
+        return
+    with open(old, "rb") as a, open(new, "rb") as b:
+        while (block := a.read(1 << 20)) == b.read(1 << 20):
+            if not block:
+                new.unlink()
+                previous.reuse(relative, staging, hashes)
+                return
+
+
+def linked_hash(staging: Path, relative: str, previous: Previous, hashes: dict[str, str]) -> None:
+    """Take a file's checksum from the previous publication when both are links to one file (same inode)."""
+    if previous.folder is None or relative not in previous.hashes:
+        return
+    try:
+        old = (previous.folder / relative).stat()
+    except FileNotFoundError:
+        return
+    new = (staging / relative).stat()
+    if (old.st_dev, old.st_ino) == (new.st_dev, new.st_ino):
+        hashes[relative] = previous.hashes[relative]
+
+
 def _publish_ocds(
-    settings: Settings, staging: Path, store: Store, key: str, published: str, limit: int, catalog: Catalog
+    settings: Settings,
+    staging: Path,
+    store: Store,
+    interval: Interval,
+    previous: Previous,
+    limit: int,
+    catalog: Catalog,
+    hashes: dict[str, str],
 ) -> OcdsResult:
-    ocds = write_ocds(
+    build = build_digest(settings, limit)
+    ocds = packages.Packages(
         staging,
-        processes(store, key),
-        lambda path: package_metadata(settings, key, path, published),
-        clean=redactor(settings.publication_personal_data),
+        store,
+        interval,
+        previous,
+        lambda path, published: package_metadata(settings, path, published),
+        clean=text_redactor(settings.publication_personal_data),
         limit=limit,
-    )
+        hashes=hashes,
+        reusable=previous.build == build,
+    ).write()
     parts = Counter((item.kind, item.cut) for item in ocds.files)
     for item in ocds.files:
         catalog[item.path] = {
             "group": "ocds",
             "description": _ocds_description(item, parts[item.kind, item.cut]),
-            "ocds": {"packageType": item.kind, "cut": item.cut, "part": item.part, "packages": item.packages},
+            "ocds": item.properties(),
         }
+    log.info("publish %s: OCDS cuts rewritten %s, reused %s", interval.key, ocds.rewritten, ocds.reused)
     return ocds
 
 
 def _publish_changes(
-    staging: Path, previous: Path | None, digests: dict[str, bytes], catalog: Catalog
+    staging: Path,
+    store: Store,
+    key: str,
+    previous: Previous,
+    ocds: OcdsResult,
+    clean: Callable[[Any], Any],
+    catalog: Catalog,
 ) -> dict[str, Any]:
-    changed = changes(published_digests(previous) if previous else {}, digests)
+    assert ocds.record_files is not None
+    current = ocds.record_files.select(["ocid"])
+    before = None
+    if previous.folder is not None:
+        before = published_ocids(previous.folder)
+        if before is None:  # a publication without its Parquet copy: the store says what it had
+            new = pa.array(sorted(ocds.new), pa.string())
+            before = current.filter(pc.invert(pc.is_in(current.column("ocid"), value_set=new)))
+    changed = change_list(store, key, previous.key, current, before, ocds.touched, clean)
     jsonio.write_json(staging / "schemas" / "changes.json", CHANGES_SCHEMA)
     with open(staging / "changes.csv", "w", encoding="utf-8", newline="") as fh:
         fh.write("ocid,change\n")
         fh.writelines(f"{ocid},{change}\n" for ocid, change in changed)
     counted = {kind: sum(1 for _, c in changed if c == kind) for kind in ("added", "changed", "removed")}
-    since = f"desde la publicación {previous.name}" if previous else "(primera publicación)"
+    since = f"desde la publicación {previous.key}" if previous.key else "(primera publicación)"
     catalog["schemas/changes.json"] = {"group": "schemas", "description": "Table Schema de changes.csv."}
     catalog["changes.csv"] = {
         "group": "results",
@@ -555,28 +412,30 @@ def _publish_changes(
         f"({counted['removed']:,}) {since}.",
         "schema": "schemas/changes.json",
     }
-    return {"previous": previous.name if previous else None, **counted}
+    return {"previous": previous.key, **counted}
 
 
 def _publish_tables(
-    staging: Path, warehouse: Path, stamp: dt.datetime, excel_rows: int, catalog: Catalog
+    staging: Path, warehouse: Path, previous: Previous, excel_rows: int, catalog: Catalog, hashes: dict[str, str]
 ) -> dict[str, int]:
-    """Copy the DuckDB file and the Parquet files; write the schemas, one CSV per result table and the flat files."""
-    shutil.copyfile(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
-    with duckdb.connect(str(staging / "semaforo.duckdb"), read_only=True) as con:
-        con.execute("SET TimeZone = 'UTC'")
+    """Link the DuckDB file and the Parquet files; write the schemas, one CSV per result table and the flat files."""
+    link_or_copy(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
+    linked_hash(staging, "semaforo.duckdb", previous, hashes)
+    with flat.connect(staging / "semaforo.duckdb", staging.parent / f"{staging.name}.duckdb-tmp") as con:
         table_list = flat.list_tables(con)
         rows = {t.name: flat.count(con, t) for t in table_list}
         for table in table_list:
             jsonio.write_json(staging / "schemas" / f"{table.name}.json", flat.table_schema(table))
+            settle(staging, f"schemas/{table.name}.json", previous, hashes)
             catalog[f"schemas/{table.name}.json"] = {
                 "group": "schemas",
                 "description": f"Table Schema de {table.name}.",
             }
             csv_name = CSV_NAMES.get(table.name, f"{table.name[4:]}.csv" if table.name.startswith("out_") else "")
             if csv_name:
-                with open(staging / csv_name, "w", newline="", encoding="utf-8") as fh:
+                with open(staging / csv_name, "wb") as fh:
                     flat.write_csv(con, table, fh)
+                settle(staging, csv_name, previous, hashes)
                 catalog[csv_name] = {
                     "group": "results",
                     "profile": "tabular-data-resource",
@@ -593,33 +452,60 @@ def _publish_tables(
     for name in sorted(p.name for p in (warehouse / "parquet").iterdir() if p.is_dir() and p.name[0] != "."):
         for source in tables.parquet_files(warehouse / "parquet", name):
             relative = source.relative_to(warehouse).as_posix()
-            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, staging / relative)
+            link_or_copy(source, staging / relative)
+            linked_hash(staging, relative, previous, hashes)
             partition = f", {source.parent.name.replace('=', ' ')}" if "=" in source.parent.name else ""
             catalog[relative] = {
                 "group": "parquet",
                 "description": f"La tabla {name} en Parquet{partition}.",
                 **({"schema": f"schemas/{name}.json"} if name in rows else {}),
             }
-    for export in flat.export(staging / "semaforo.duckdb", staging / "flat", stamp, excel_rows=excel_rows):
+
+    def reuse(path: str, fingerprint: str) -> list[dict[str, Any]] | None:
+        """Link a flat file of the previous publication made from the same rows; return its tables."""
+        relative = f"flat/{path}"
+        old = previous.resources.get(relative, {})
+        if old.get("fingerprint") != fingerprint or relative not in previous.hashes:
+            return None
+        previous.reuse(relative, staging, hashes)
+        return [{k: v for k, v in t.items() if k != "schema"} for t in old.get("tables", [])]
+
+    spill = staging.parent / f"{staging.name}.duckdb-tmp"
+    exports = flat.export(
+        staging / "semaforo.duckdb", staging / "flat", excel_rows=excel_rows, reuse=reuse, spill=spill
+    )
+    for export in exports:
         label = "todos los procesos" if export["year"] is None else f"los procesos iniciados en {export['year']}"
         kind = "CSV en un ZIP, una por tabla" if export["kind"] == "csv-bundle" else "Excel, una hoja por tabla"
         catalog[f"flat/{export['path']}"] = {
             "group": "flat",
             "description": f"Tablas planas de {label} ({kind}).",
+            "fingerprint": export["fingerprint"],
             "tables": [{**member, "schema": f"schemas/{member['table']}.json"} for member in export["tables"]],
         }
+    log.info(
+        "publish: flat files rewritten %s, reused %s",
+        [e["path"] for e in exports if not e["reused"]],
+        [e["path"] for e in exports if e["reused"]],
+    )
     return rows
 
 
-def _publish_documents(staging: Path, warehouse: Path, catalog: Catalog) -> None:
+def _publish_documents(
+    staging: Path, warehouse: Path, previous: Previous, catalog: Catalog, hashes: dict[str, str]
+) -> None:
     (staging / "data_dictionary.md").write_text(render_data_dictionary(), encoding="utf-8")
     (staging / "indicators.md").write_text(indicator_catalogue(), encoding="utf-8")
+    for relative in ("data_dictionary.md", "indicators.md"):
+        settle(staging, relative, previous, hashes)
     catalog["data_dictionary.md"] = {"group": "docs", "description": "Diccionario de datos: tablas y columnas."}
     catalog["indicators.md"] = {"group": "docs", "description": "Catálogo de indicadores (banderas rojas)."}
     if (warehouse / "data_docs").is_dir():
-        shutil.copytree(warehouse / "data_docs", staging / "data_docs")
+        shutil.copytree(
+            warehouse / "data_docs", staging / "data_docs", copy_function=lambda a, b: link_or_copy(Path(a), Path(b))
+        )
         for relative in files_of(staging / "data_docs"):
+            linked_hash(staging, f"data_docs/{relative}", previous, hashes)
             catalog[f"data_docs/{relative}"] = {"group": "data_docs", "description": "Great Expectations Data Docs."}
         if (staging / "data_docs" / "index.html").is_file():
             catalog["data_docs/index.html"] = {
@@ -629,20 +515,28 @@ def _publish_documents(staging: Path, warehouse: Path, catalog: Catalog) -> None
 
 
 def _publish_page(
-    settings: Settings, staging: Path, interval: Interval, facts: dict[str, Any], catalog: Catalog
-) -> dict[str, str]:
-    """Write the lookup index and ``index.html``; return the SHA-256 of every file so far."""
+    settings: Settings,
+    staging: Path,
+    interval: Interval,
+    facts: dict[str, Any],
+    catalog: Catalog,
+    previous: Previous,
+    hashes: dict[str, str],
+) -> None:
+    """Write the lookup index and ``index.html``; complete ``hashes`` with the SHA-256 of every file so far."""
     ocds: OcdsResult = facts["ocds"]
     rows: dict[str, int] = facts["rows"]
     names = {code: indicator.name for code, indicator in _indicators().items()}
-    with duckdb.connect(str(staging / "semaforo.duckdb"), read_only=True) as con:
-        con.execute("SET TimeZone = 'UTC'")
-        shards, shard_files = site.write_lookup(staging, site.lookup_entries(con, ocds.record_files, names))
+    with flat.connect(staging / "semaforo.duckdb", staging.parent / f"{staging.name}.duckdb-tmp") as con:
+        shards, shard_files = site.write_lookup(staging, con, ocds.record_files, names)
         figures = site.headline(con)
         last = con.execute("SELECT max(compiled_date) FROM core_contracting_processes").fetchone()
     for name in shard_files:
+        settle(staging, name, previous, hashes)
         catalog[name] = {"group": "lookup", "description": "Índice de búsqueda por OCID de la página (JSON)."}
-    hashes = {relative: sha256(staging / relative) for relative in files_of(staging)}
+    for relative in files_of(staging):
+        if relative not in hashes:
+            hashes[relative] = sha256(staging / relative)
     page = site.Page(
         title="Semáforo: contrataciones públicas de CompraNet en OCDS",
         key=interval.key,
@@ -670,7 +564,7 @@ def _publish_page(
                 catalog.get(relative, {}).get("description", ""),
                 catalog.get(relative, {}).get("group", "docs"),
             )
-            for relative, digest in hashes.items()
+            for relative, digest in sorted(hashes.items())
         ],
         groups=GROUPS,
         shards=shards,
@@ -679,7 +573,6 @@ def _publish_page(
     (staging / "index.html").write_text(site.render_page(page), encoding="utf-8")
     catalog["index.html"] = {"group": "docs", "description": "Página de descarga de esta publicación."}
     hashes["index.html"] = sha256(staging / "index.html")
-    return hashes
 
 
 def licence_of(settings: Settings) -> dict[str, str]:
@@ -712,8 +605,14 @@ def publish(
     *,
     file_limit: int | None = None,
     excel_rows: int = flat.EXCEL_MAX_ROWS,
+    rebuild: bool = False,
 ) -> dict[str, Any]:
-    """Write ``publish/<key>/`` from the stores and the warehouse of one interval, then switch ``latest``."""
+    """Write ``publish/<key>/`` from the stores and the warehouse of one interval, then switch ``latest``.
+
+    Files whose inputs did not change since the previous publication are hard links to its copies (with their
+    checksums), unless ``rebuild``: then every file is written, and the previous publication gives the change list
+    only. Either way the bytes are the same.
+    """
     key = interval.key
     root = settings.data_root / "publish"
     root.mkdir(parents=True, exist_ok=True)
@@ -722,21 +621,25 @@ def publish(
     staging.chmod(0o755)  # mkdtemp makes it private; a publication is meant to be served
     try:
         # In Mexico City time whichever zone the caller used (Airflow gives UTC): the same night, the same bytes.
-        stamp = interval.end.astimezone(MEXICO_CITY)
-        published = stamp.isoformat()
+        published = interval.end.astimezone(MEXICO_CITY).isoformat()
         limit = file_limit or settings.publication_file_limit
         catalog: Catalog = {}
+        hashes: dict[str, str] = {}  # SHA-256 of the files known without reading them (linked from the previous)
+        previous = Previous.read(previous_publication(root, key))
+        if rebuild:
+            previous = Previous(previous.folder)
+        log.info("publish %s: previous publication %s", key, previous.key)
 
-        ocds = _publish_ocds(settings, staging, store, key, published, limit, catalog)
-        changed = _publish_changes(staging, previous_publication(root, key), ocds.digests, catalog)
-        rows = _publish_tables(staging, warehouse, stamp, excel_rows, catalog)
-        _publish_documents(staging, warehouse, catalog)
+        ocds = _publish_ocds(settings, staging, store, interval, previous, limit, catalog, hashes)
+        clean = redactor(settings.publication_personal_data)
+        changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
+        rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes)
+        _publish_documents(staging, warehouse, previous, catalog, hashes)
         facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
-        hashes = _publish_page(settings, staging, interval, facts, catalog)
-        jsonio.write_json(
-            staging / "datapackage.json",
-            describe(staging, catalog, hashes, package_descriptor(settings, key, published)),
-        )
+        _publish_page(settings, staging, interval, facts, catalog, previous, hashes)
+        descriptor = package_descriptor(settings, key, published)
+        descriptor["semaforo"] = {"build": build_digest(settings, limit), "releases": ocds.releases_stored}
+        jsonio.write_json(staging / "datapackage.json", describe(staging, catalog, hashes, descriptor))
         hashes["datapackage.json"] = sha256(staging / "datapackage.json")
         write_checksums(staging, hashes)
 
@@ -757,7 +660,10 @@ def publish(
             "changes": changed,
             "personal_data": settings.publication_personal_data,
             "files": len(hashes) + 1,
+            "rewritten": ocds.rewritten,
+            "reused": ocds.reused,
             "bytes": sum((final / relative).stat().st_size for relative in files_of(final)),
         }
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure
+        shutil.rmtree(staging.parent / f"{staging.name}.duckdb-tmp", ignore_errors=True)  # DuckDB's spill files

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+import orjson
+
 Policy = Literal["redact", "keep"]
 # Keys whose whole value is personal data: OCDS ContactPoint objects and the extension's list of them.
 PERSONAL_KEYS = frozenset({"contactPoint", "additionalContactPoints"})
@@ -41,6 +43,29 @@ def redactor(policy: Policy | str) -> Callable[[Any], Any]:
         return redact
     if policy == "keep":
         return _keep
+    raise ValueError(f"unknown personal data policy {policy!r} (redact or keep)")
+
+
+# How a personal-data key appears in JSON text as orjson writes it (ASCII keys are never escaped).
+PERSONAL_MARKERS = tuple(f'"{key}"'.encode() for key in sorted(PERSONAL_KEYS))
+
+
+def _redact_text(text: bytes) -> bytes:
+    if not any(marker in text for marker in PERSONAL_MARKERS):
+        return text  # nothing to withhold: the text is published as stored, without parsing it
+    return orjson.dumps(redact(orjson.loads(text)))
+
+
+def _keep_text(text: bytes) -> bytes:
+    return text
+
+
+def text_redactor(policy: Policy | str) -> Callable[[bytes], bytes]:
+    """Return the publication policy for one release or compiled release as compact JSON bytes (orjson's)."""
+    if policy == "redact":
+        return _redact_text
+    if policy == "keep":
+        return _keep_text
     raise ValueError(f"unknown personal data policy {policy!r} (redact or keep)")
 
 

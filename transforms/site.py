@@ -14,13 +14,14 @@ import html
 import math
 import os
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from transforms import jsonio
 from transforms.intervals import MEXICO_CITY
@@ -55,32 +56,41 @@ GROUP BY year ORDER BY year
 """
 TOP_FLAGGED_BUYERS = """
 SELECT coalesce(p.buyer_name, p.buyer_id, 'sin dato') AS buyer, count(DISTINCT f.ocid) AS flagged,
-       any_value(b.processes) AS processes
-FROM out_flags f
-JOIN core_contracting_processes p USING (ocid)
-JOIN (SELECT buyer_id, count(*) AS processes FROM core_contracting_processes GROUP BY buyer_id) b USING (buyer_id)
-GROUP BY ALL ORDER BY flagged DESC, buyer LIMIT 10
+       count(DISTINCT p.ocid) AS processes
+FROM core_contracting_processes p LEFT JOIN out_flags f USING (ocid)
+GROUP BY buyer HAVING count(DISTINCT f.ocid) > 0 ORDER BY flagged DESC, buyer LIMIT 10
 """
-LOOKUP_PROCESSES = """
-SELECT ocid, year, tender_title, buyer_name, procuring_entity_name, procurement_method,
-       procurement_method_details, tender_status, tender_amount, tender_currency, contracted_amount,
-       contracted_currency, number_of_tenderers, award_count, contract_count
-FROM core_contracting_processes ORDER BY ocid
-"""
-LOOKUP_SUPPLIERS = """
-SELECT ocid, list(DISTINCT supplier_name ORDER BY supplier_name) FROM core_award_suppliers
-WHERE supplier_name IS NOT NULL GROUP BY ocid
-"""
-LOOKUP_SCORES = "SELECT ocid, cri FROM out_process_scores"
-LOOKUP_FLAGS = """
-SELECT ocid, indicator, explanation FROM out_flags WHERE ocid IS NOT NULL ORDER BY ocid, indicator, unit, unit_id
-"""
+LOOKUP_COLUMNS = (
+    "year, tender_title, buyer_name, procuring_entity_name, procurement_method, procurement_method_details, "
+    "tender_status, tender_amount, tender_currency, contracted_amount, contracted_currency, number_of_tenderers, "
+    "award_count, contract_count"
+)
+# shard_of in SQL: the 31-multiplier hash of the code points (UTF-16 code units for every OCID in the BMP).
+SHARD_SQL = (
+    "list_reduce(list_transform(string_split(p.ocid, ''), lambda c: unicode(c)::BIGINT), "
+    "lambda h, x: (h * 31 + x) % 4294967296, 0::BIGINT) % $shards"
+)
+LOOKUP_JOINS = {
+    "core_award_suppliers": "LEFT JOIN (SELECT ocid, list(DISTINCT supplier_name ORDER BY supplier_name) "
+    "AS suppliers FROM core_award_suppliers WHERE supplier_name IS NOT NULL GROUP BY ocid) s USING (ocid)",
+    "out_flags": "LEFT JOIN (SELECT ocid, list([indicator, coalesce(explanation, '')] "
+    "ORDER BY indicator, unit, unit_id) AS flags FROM out_flags WHERE ocid IS NOT NULL GROUP BY ocid) f USING (ocid)",
+    "out_process_scores": "LEFT JOIN (SELECT ocid, max(cri) AS cri FROM out_process_scores "
+    "WHERE cri IS NOT NULL GROUP BY ocid) c USING (ocid)",
+    "record_files": "LEFT JOIN record_files r USING (ocid)",
+}
+LOOKUP_EXTRAS = {
+    "core_award_suppliers": "s.suppliers",
+    "out_flags": "f.flags",
+    "out_process_scores": "c.cri",
+    "record_files": "r.record_file",
+}
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
-    ).fetchone()
+    ).fetchall()[0]
     return bool(row and row[0])
 
 
@@ -95,33 +105,37 @@ def headline(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]
 
 
 def lookup_entries(
-    con: duckdb.DuckDBPyConnection, record_files: dict[str, str], indicator_names: dict[str, str]
-) -> dict[str, dict[str, Any]]:
-    """Return what the OCID lookup shows for each process: summary, suppliers, flags and its record file."""
-    suppliers = dict(con.execute(LOOKUP_SUPPLIERS).fetchall()) if _has_table(con, "core_award_suppliers") else {}
-    flags: dict[str, list[list[str]]] = {}
-    if _has_table(con, "out_flags"):
-        for ocid, code, explanation in con.execute(LOOKUP_FLAGS).fetchall():
-            flags.setdefault(ocid, []).append([code, indicator_names.get(code, code), explanation or ""])
-    scores = {}
-    if _has_table(con, "out_process_scores"):
-        scores = {ocid: cri for ocid, cri in con.execute(LOOKUP_SCORES).fetchall() if cri is not None}
-    cursor = con.execute(LOOKUP_PROCESSES)
+    con: duckdb.DuckDBPyConnection, record_files: pa.Table | None, indicator_names: dict[str, str], shards: int
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Yield ``(shard, ocid, entry)`` ordered by shard then ocid: what the OCID lookup shows for each process
+    (summary, suppliers, flags, risk index and its record file), one process at a time."""
+    present = [name for name in LOOKUP_JOINS if name != "record_files" and _has_table(con, name)]
+    if record_files is not None:
+        con.register("record_files", record_files)
+        present.append("record_files")
+    extras = "".join(f", {LOOKUP_EXTRAS[name]}" for name in present)
+    joins = " ".join(LOOKUP_JOINS[name] for name in present)
+    query = (
+        f"SELECT {SHARD_SQL.replace('$shards', '?')} AS shard, p.ocid, {LOOKUP_COLUMNS}{extras} "
+        f"FROM core_contracting_processes p {joins} ORDER BY shard, p.ocid"
+    )
+    cursor = con.execute(query, [shards])
     columns = [d[0] for d in cursor.description]
-    entries = {}
-    for row in cursor.fetchall():
-        entry = {k: v for k, v in zip(columns, row, strict=True) if v is not None and k != "ocid"}
-        ocid = row[0]
-        if suppliers.get(ocid):
-            entry["suppliers"] = suppliers[ocid]
-        if flags.get(ocid):
-            entry["flags"] = flags[ocid]
-        if ocid in scores:
-            entry["cri"] = round(scores[ocid], 3)
-        if ocid in record_files:
-            entry["record_file"] = record_files[ocid]
-        entries[ocid] = entry
-    return entries
+    while batch := cursor.fetchmany(5000):
+        for row in batch:
+            shard, ocid = row[0], row[1]
+            if not ocid.isascii() and shard != shard_of(ocid, shards):
+                raise ValueError(f"OCID {ocid!r} has characters beyond the BMP, which the page lookup cannot hash")
+            entry = {k: v for k, v in zip(columns[2:], row[2:], strict=True) if v is not None}
+            if not entry.get("suppliers"):
+                entry.pop("suppliers", None)
+            if entry.get("flags"):
+                entry["flags"] = [[code, indicator_names.get(code, code), text] for code, text in entry["flags"]]
+            else:
+                entry.pop("flags", None)
+            if "cri" in entry:
+                entry["cri"] = round(entry["cri"], 3)
+            yield shard, ocid, entry
 
 
 def shard_count(processes: int) -> int:
@@ -138,18 +152,28 @@ def shard_of(ocid: str, shards: int) -> int:
     return value % shards
 
 
-def write_lookup(folder: Path, entries: dict[str, dict[str, Any]]) -> tuple[int, list[str]]:
+def write_lookup(
+    folder: Path, con: duckdb.DuckDBPyConnection, record_files: pa.Table | None, indicator_names: dict[str, str]
+) -> tuple[int, list[str]]:
     """Write ``lookup/<n>.json`` (every shard, even an empty one); return the shard count and the files written."""
-    shards = shard_count(len(entries))
-    parts: list[dict[str, dict[str, Any]]] = [{} for _ in range(shards)]
-    for ocid, entry in entries.items():
-        parts[shard_of(ocid, shards)][ocid] = entry
-    names = []
-    for number, part in enumerate(parts):
-        name = f"lookup/{number}.json"
-        jsonio.write_json(folder / name, part, indent=False)
-        names.append(name)
-    return shards, names
+    row = con.execute("SELECT count(*) FROM core_contracting_processes").fetchall()[0]
+    shards = shard_count(int(row[0]) if row else 0)
+    return shards, write_shards(folder, lookup_entries(con, record_files, indicator_names, shards), shards)
+
+
+def write_shards(folder: Path, entries: Iterable[tuple[int, str, dict[str, Any]]], shards: int) -> list[str]:
+    """Write the shards from ``(shard, ocid, entry)`` ordered by shard, holding one shard in memory at a time."""
+    names = [f"lookup/{number}.json" for number in range(shards)]
+    current, part = 0, dict[str, dict[str, Any]]()
+    for shard, ocid, entry in entries:
+        while shard > current:
+            jsonio.write_json(folder / names[current], part, indent=False)
+            current, part = current + 1, {}
+        part[ocid] = entry
+    for number in range(current, shards):
+        jsonio.write_json(folder / names[number], part, indent=False)
+        part = {}
+    return names
 
 
 # -- formatting ---------------------------------------------------------------------------------------------------
@@ -610,10 +634,12 @@ las tablas planas o en la base DuckDB; todas las descargas de abajo funcionan si
 <section aria-labelledby="descargas">
 <h2 id="descargas">Descargas</h2>
 <p>Los paquetes OCDS son JSON Lines comprimidos con gzip: cada línea es un paquete de registros (record package) o
-de entregas (release package). <code>records.jsonl.gz</code> y <code>releases.jsonl.gz</code> tienen todo; las
-carpetas <code>records/</code> y <code>releases/</code> los dividen por año (un registro va en el año de su
-entrega compilada, <code>compiledRelease.date</code>; una entrega, en el de su fecha) y <code>undated</code> guarda
-lo que no tiene fecha, de modo que los años suman el total. Ningún archivo pasa de {fmt_int(page.file_limit)}
+de entregas (release package). Las carpetas <code>records/</code> y <code>releases/</code> los dividen por año
+(un registro va en el año de la primera entrega de su proceso, así que nunca cambia de archivo; una entrega, en el
+de su fecha) y <code>undated</code> guarda lo que no tiene fecha; <code>records.jsonl.gz</code> y
+<code>releases.jsonl.gz</code> tienen todo: son los archivos anuales unidos tal cual, de modo que los años suman el
+total. Un archivo que no cambió conserva su contenido y su fecha de publicación de una noche a otra.
+Ningún archivo pasa de {fmt_int(page.file_limit)}
 adjudicaciones ni de {fmt_int(page.file_limit)} contratos: los que crecerían más continúan en <code>-2</code>,
 <code>-3</code>, etc. Las tablas planas son la forma tabular documentada en el diccionario de datos.</p>
 {"".join(downloads)}

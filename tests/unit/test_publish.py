@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 
-from transforms import flat, jsonio, site
+from transforms import flat, jsonio, packages, site
 from transforms import publish as publishing
-from transforms.ocds.validate import Validator
-from transforms.redact import redact
 
 BASE = "https://example.org/pub/2026-11-20"
 STAMP = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)
@@ -70,7 +69,7 @@ def read_packages(folder: Path, path: str) -> list[dict[str, Any]]:
 
 
 def test_a_writer_splits_at_the_limit_and_keeps_the_plain_name_first(tmp_path: Path) -> None:
-    writer = publishing.PackageWriter(tmp_path, "releases", "release-package", "full", meta, limit=3, package_size=2)
+    writer = packages.PackageWriter(tmp_path, "releases", "release-package", "full", meta, limit=3, package_size=2)
     paths = [writer.add(jsonio.dumps({"n": n}), awards=1, contracts=0) for n in range(7)]
     paths.append(writer.add(jsonio.dumps({"n": "big"}), awards=5, contracts=0))  # above the limit: a file alone
     writer.close()
@@ -84,7 +83,7 @@ def test_a_writer_splits_at_the_limit_and_keeps_the_plain_name_first(tmp_path: P
 
 
 def test_contracts_count_against_the_limit_too(tmp_path: Path) -> None:
-    writer = publishing.PackageWriter(tmp_path, "records", "record-package", "full", meta, limit=2)
+    writer = packages.PackageWriter(tmp_path, "records", "record-package", "full", meta, limit=2)
     paths = [writer.add(jsonio.dumps({"n": n}), awards=0, contracts=1) for n in range(3)]
     writer.close()
     assert paths == ["records.jsonl.gz", "records.jsonl.gz", "records-2.jsonl.gz"]
@@ -92,10 +91,8 @@ def test_contracts_count_against_the_limit_too(tmp_path: Path) -> None:
 
 def test_a_writer_splits_at_the_byte_limit(tmp_path: Path) -> None:
     item = jsonio.dumps({"text": "x" * 1000})
-    limit = publishing.PACKAGE_OVERHEAD + 2500
-    writer = publishing.PackageWriter(
-        tmp_path, "releases", "release-package", "full", meta, limit=100, max_bytes=limit
-    )
+    limit = packages.PACKAGE_OVERHEAD + 2500
+    writer = packages.PackageWriter(tmp_path, "releases", "release-package", "full", meta, limit=100, max_bytes=limit)
     paths = [writer.add(item, 0, 0) for _ in range(5)]
     writer.close()
     assert paths == ["releases.jsonl.gz"] * 2 + ["releases-2.jsonl.gz"] * 2 + ["releases-3.jsonl.gz"]
@@ -104,67 +101,7 @@ def test_a_writer_splits_at_the_byte_limit(tmp_path: Path) -> None:
         assert part.bytes == size <= limit
 
 
-def test_write_ocds_cuts_by_year_links_releases_and_respects_the_limit(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
-    result = publishing.write_ocds(tmp_path, processes(), meta, clean=redact, limit=2, package_size=2)
-    paths = {f.path for f in result.files}
-    assert {"records.jsonl.gz", "releases.jsonl.gz", "records/2026.jsonl.gz", "records/2025.jsonl.gz"} <= paths
-    assert {"releases/2025.jsonl.gz", "releases/2026.jsonl.gz"} <= paths
-    assert any(p.startswith("records-") for p in paths), "3 + 2 + 1 awards cannot fit in files of 2"
-    assert result.records == 4 and result.releases == 6
-
-    packages = {item.path: read_packages(tmp_path, item.path) for item in result.files}
-    releases = {
-        (package["uri"], release["ocid"], release["id"])
-        for lines in packages.values()
-        for package in lines
-        for release in package.get("releases", [])
-    }
-    records: dict[str, list[str]] = {"full": [], "year": []}
-    for item in result.files:
-        assert sum(len(p.get("records") or p.get("releases")) for p in packages[item.path]) == item.items
-        # The hosting limit holds for every file, except that one process above it gets a file of its own.
-        assert item.items == 1 or (item.awards <= 2 and item.contracts <= 2), item
-        cut = "full" if item.cut == "full" else "year"
-        for package in packages[item.path]:
-            assert package["uri"] == f"{BASE}/{item.path}"
-            for record in package.get("records", []):
-                records[cut].append(record["ocid"])
-                if cut == "year":  # the year of the compiled release, as the OCP Data Registry cuts
-                    assert item.cut == record["compiledRelease"].get("date", "undated")[:4]
-                links = record["releases"]
-                assert [link["date"] for link in links] == sorted(link["date"] for link in links)
-                assert set(package["packages"]) == {link["url"].rsplit("#", 1)[0] for link in links}
-                for link in links:
-                    uri, release_id = link["url"].rsplit("#", 1)
-                    assert (uri, record["ocid"], release_id) in releases, link
-                    assert ("/" in uri.removeprefix(BASE + "/")) == (cut == "year"), "links stay within their cut"
-    assert sorted(records["full"]) == sorted(records["year"]) == ["ocds-x-1", "ocds-x-2", "ocds-x-3", "ocds-x-4"]
-    assert result.record_files["ocds-x-2"] == "records/2025.jsonl.gz"
-    # Redacted, and valid against the official package schemas.
-    assert not any("contactPoint" in repr(lines) for lines in packages.values())
-    for item in result.files:
-        name = "record-package-schema.json" if item.kind == "record-package" else "release-package-schema.json"
-        report = Validator(settings, name).check(packages[item.path])
-        assert report.ok, report.format()
-
-
-def test_undated_records_add_up(tmp_path: Path) -> None:
-    compiled, releases = make_process("ocds-x-9", ["2026-01-01T00:00:00-06:00"])
-    del compiled["date"]
-    result = publishing.write_ocds(tmp_path, [(compiled, releases)], meta, clean=redact, limit=10)
-    assert result.record_files == {"ocds-x-9": "records/undated.jsonl.gz"}
-
-
-def test_gzip_files_are_reproducible(tmp_path: Path) -> None:
-    one = publishing.write_ocds(tmp_path / "a", processes(), meta, clean=redact, limit=2)
-    two = publishing.write_ocds(tmp_path / "b", processes(), meta, clean=redact, limit=2)
-    for item, again in zip(one.files, two.files, strict=True):
-        assert (tmp_path / "a" / item.path).read_bytes() == (tmp_path / "b" / again.path).read_bytes()
-    with gzip.open(tmp_path / "a" / "records.jsonl.gz") as fh:
-        assert fh.read(1) == b"{"
-
-
-def test_changes_against_the_previous_publication(tmp_path: Path) -> None:
+def test_previous_publication_is_found_by_name(tmp_path: Path) -> None:
     root = tmp_path / "publish"
     for key in ("2026-11-17", "2026-11-18", "2026-11-21", ".staging-2026-11-19"):
         (root / key).mkdir(parents=True)
@@ -172,22 +109,44 @@ def test_changes_against_the_previous_publication(tmp_path: Path) -> None:
     assert publishing.previous_publication(root, "2026-11-20") == root / "2026-11-18"
     assert publishing.previous_publication(root, "2026-11-17") is None
 
-    old = {"a": {"ocid": "a", "date": "1"}, "b": {"ocid": "b", "date": "1"}, "c": {"ocid": "c"}}
-    new = {"a": {"date": "1", "ocid": "a"}, "b": {"ocid": "b", "date": "2"}, "d": {"ocid": "d"}}
-    jsonio.write_jsonl(
-        root / "2026-11-18" / "records.jsonl.gz",
-        [{"records": [{"ocid": k, "compiledRelease": v} for k, v in list(old.items())[:2]]}],
-    )
-    jsonio.write_jsonl(
-        root / "2026-11-18" / "records-2.jsonl.gz", [{"records": [{"ocid": "c", "compiledRelease": old["c"]}]}]
-    )
-    jsonio.write_jsonl(root / "2026-11-18" / "records" / "2026.jsonl.gz", [{"records": [{"ocid": "zz"}]}])
-    previous = publishing.published_digests(root / "2026-11-18")
-    assert set(previous) == {"a", "b", "c"}, "only the full record files count"
-    current = {k: publishing.compiled_digest(v) for k, v in new.items()}
-    # Key order does not make a change; a different value does.
-    assert publishing.changes(previous, current) == [("b", "changed"), ("c", "removed"), ("d", "added")]
-    assert publishing.changes({}, current) == [("a", "added"), ("b", "added"), ("d", "added")]
+
+def test_compiled_digest_ignores_key_order() -> None:
+    assert publishing.compiled_digest({"a": 1, "b": [1, 2]}) == publishing.compiled_digest({"b": [1, 2], "a": 1})
+    assert publishing.compiled_digest({"a": 1}) != publishing.compiled_digest({"a": 2})
+
+
+def test_interval_ends_follow_the_stored_intervals() -> None:
+    from transforms.intervals import Interval
+
+    tonight = Interval.for_day("2026-11-20")
+    ends = packages.interval_ends(["2026-10-01", "2026-11-19"], tonight)
+    # A history loaded as one interval ends where the next stored one starts; tonight ends at its own end.
+    assert ends == {
+        "2026-10-01": "2026-11-19T03:00:00-06:00",
+        "2026-11-19": "2026-11-20T03:00:00-06:00",
+        "2026-11-20": "2026-11-21T03:00:00-06:00",
+    }
+
+
+def test_full_files_are_concatenations_of_whole_yearly_files(tmp_path: Path) -> None:
+    (tmp_path / "records").mkdir()
+    yearly = []
+    for number, (cut, awards) in enumerate((("2024", 2), ("2025", 2), ("2026", 3))):
+        data = gzip.compress(b'{"n":%d}\n' % number, mtime=0)
+        (tmp_path / f"records/{cut}.jsonl.gz").write_bytes(data)
+        yearly.append(packages.PackageFile(f"records/{cut}.jsonl.gz", "record-package", cut, 1, 1, 1, awards, 0, 9))
+    writer = packages.Packages.__new__(packages.Packages)
+    writer.staging, writer.limit, writer.max_bytes, writer.hashes = tmp_path, 4, 10**9, {}
+    writer.previous, writer.reusable = packages.Previous(), False
+    full = writer._full("record-package", yearly)
+    assert [(f.path, f.members, f.awards) for f in full] == [
+        ("records.jsonl.gz", ["records/2024.jsonl.gz", "records/2025.jsonl.gz"], 4),
+        ("records-2.jsonl.gz", ["records/2026.jsonl.gz"], 3),
+    ]
+    assert [p["n"] for p in jsonio.read_jsonl(tmp_path / "records.jsonl.gz")] == [0, 1], "gzip members concatenate"
+    assert (tmp_path / "records-2.jsonl.gz").stat().st_ino == (tmp_path / "records/2026.jsonl.gz").stat().st_ino
+    assert full[0].properties()["members"] == ["records/2024.jsonl.gz", "records/2025.jsonl.gz"]
+    assert "first" not in full[0].properties() and "members" not in yearly[0].properties()
 
 
 def test_describe_gives_every_file_a_unique_resource(tmp_path: Path) -> None:
@@ -229,7 +188,7 @@ def database(tmp_path: Path) -> Path:
 
 
 def test_flat_export_cuts_by_process_year_and_skips_workbooks_that_do_not_fit(database: Path, tmp_path: Path) -> None:
-    written = flat.export(database, tmp_path / "flat", STAMP, excel_rows=3)
+    written = flat.export(database, tmp_path / "flat", excel_rows=3)
     names = [item["path"] for item in written]
     # full has three processes (+ header = 4 rows > 3): no workbook; each year fits.
     assert names == ["full.csv.zip", "2025.csv.zip", "2025.xlsx", "2026.csv.zip", "2026.xlsx"]
@@ -241,7 +200,8 @@ def test_flat_export_cuts_by_process_year_and_skips_workbooks_that_do_not_fit(da
         ]
         flags = archive.read("2026/out_flags.csv").decode()
         processes = archive.read("2026/core_contracting_processes.csv").decode()
-        assert all(info.date_time == (2026, 11, 21, 3, 0, 0) for info in archive.infolist())
+        # Member times follow the rows (the latest compiled release), never the clock; none here: the ZIP epoch.
+        assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in archive.infolist())
     assert flags.splitlines() == ["indicator,unit,unit_id,ocid,value", "R018,process,o2,o2,1.0"]
     assert processes.splitlines()[1].startswith('o2,2026,"=HYPERLINK(""x"")"')
     with zipfile.ZipFile(tmp_path / "flat" / "2025.csv.zip") as archive:
@@ -253,14 +213,22 @@ def test_flat_export_cuts_by_process_year_and_skips_workbooks_that_do_not_fit(da
 def test_workbooks_hold_text_not_formulas_and_are_reproducible(database: Path, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
-    flat.export(database, tmp_path / "a", STAMP)
-    flat.export(database, tmp_path / "b", STAMP)
+    flat.export(database, tmp_path / "a")
+    flat.export(database, tmp_path / "b")
     for name in ("full.xlsx", "2026.xlsx", "full.csv.zip"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     sheet = load_workbook(tmp_path / "a" / "2026.xlsx")["core_contracting_processes"]
     rows = [[cell for cell in row] for row in sheet.iter_rows(min_row=2)]
     assert rows[0][2].value == '=HYPERLINK("x")' and rows[0][2].data_type == "s"
     assert rows[1][2].value == "Tres", "control characters Excel cannot hold are dropped"
+    book = load_workbook(tmp_path / "a" / "2025.xlsx")
+    awards = [[cell.value for cell in row] for row in book["core_awards"].iter_rows()]
+    assert awards == [["ocid", "year", "award_date"], ["o1", 2025, dt.datetime(2025, 3, 1, 16, 0)]]
+    assert book["core_awards"]["C2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    flags = [
+        [cell.value for cell in row] for row in load_workbook(tmp_path / "a" / "full.xlsx")["out_flags"].iter_rows()
+    ]
+    assert flags[1:] == [["R018", "process", "o2", "o2", 1.0], ["R038", "buyer", "B", None, 2.0]]
 
 
 def test_table_schema_types_come_from_duckdb_and_descriptions_from_the_schema_files(database: Path) -> None:
@@ -285,15 +253,32 @@ def test_lookup_shards_are_stable_and_cover_every_process(tmp_path: Path) -> Non
     assert site.shard_count(5000) == 8
     # The page's script computes the same: h = (h * 31 + code unit) mod 2**32, then h mod shards.
     assert site.shard_of("ab", 1 << 31) == (97 * 31 + 98) % (1 << 31)
-    entries = {f"ocds-x-{n}": {"year": 2026} for n in range(2500)}
-    shards, files = site.write_lookup(tmp_path, entries)
-    assert shards == 4 and files == [f"lookup/{n}.json" for n in range(4)]
+    ocids = [f"ocds-x-{n}" for n in range(2500)] + ["ocds-ñandú-1"]
+    columns = ", ".join(f"{c.strip()} VARCHAR" for c in site.LOOKUP_COLUMNS.split(",") if c.strip() != "year")
+    with duckdb.connect() as con:
+        con.execute(f"CREATE TABLE core_contracting_processes (ocid VARCHAR, year BIGINT, {columns})")
+        con.executemany("INSERT INTO core_contracting_processes (ocid, year) VALUES (?, 2026)", [[o] for o in ocids])
+        con.execute(
+            "CREATE TABLE out_flags "
+            "(ocid VARCHAR, indicator VARCHAR, unit VARCHAR, unit_id VARCHAR, explanation VARCHAR)"
+        )
+        con.execute("INSERT INTO out_flags VALUES ('ocds-x-7', 'R018', 'process', 'ocds-x-7', 'una oferta')")
+        files = pa.table({"ocid": ["ocds-x-7"], "record_file": ["records/2026.jsonl.gz"]})
+        shards, names = site.write_lookup(tmp_path, con, files, {"R018": "Oferta única"})
+    assert shards == 4 and names == [f"lookup/{n}.json" for n in range(4)]
     merged: dict[str, Any] = {}
-    for name in files:
+    for name in names:
         part = jsonio.read_json(tmp_path / name)
+        # Shards are cut in SQL: the same hash as the page's script and shard_of.
         assert all(site.shard_of(ocid, shards) == int(name[7:-5]) for ocid in part)
+        assert list(part) == sorted(part)
         merged.update(part)
-    assert merged == entries
+    assert sorted(merged) == sorted(ocids)
+    assert merged["ocds-x-7"] == {
+        "year": 2026,
+        "flags": [["R018", "Oferta única", "una oferta"]],
+        "record_file": "records/2026.jsonl.gz",
+    }
 
 
 def test_the_page_escapes_data_and_draws_charts() -> None:
@@ -326,3 +311,31 @@ def test_the_page_escapes_data_and_draws_charts() -> None:
     assert '<a href="a.csv" data-download>a.csv</a>' in html and "1.5 kB" in html and "ab" * 32 in html
     assert "21 de noviembre de 2026, 03:00" in html, "times are shown in Mexico City"
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", ""), "no external assets"
+
+
+def test_csv_lines_made_in_sql_equal_pythons_csv_module() -> None:
+    import csv
+    import io
+
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            "CREATE TABLE out_x (ocid VARCHAR, n BIGINT, v DOUBLE, d DECIMAL(10, 2), b BOOLEAN, "
+            "moment TIMESTAMPTZ, day DATE, tags VARCHAR[])"
+        )
+        con.execute(
+            "INSERT INTO out_x VALUES "
+            "('a,b', 1, 0.1, 3.50, true, '2025-03-01 16:00:00.5+00', '2025-03-01', ['x', 'y']), "
+            "('say \"hi\"', NULL, 1e20, NULL, NULL, '2025-03-01 10:00:00-06', NULL, NULL), "
+            "('two\nlines', -3, NULL, -1.25, false, NULL, '2024-02-29', []), "
+            "('', 0, 173121.09, 0, NULL, NULL, NULL, ['a,\"b\"'])"
+        )
+        (table,) = [t for t in flat.list_tables(con) if t.name == "out_x"]
+        ours = io.BytesIO()
+        assert flat.write_csv(con, table, ours) == 4
+        theirs = io.StringIO()
+        writer = csv.writer(theirs, lineterminator="\n")
+        writer.writerow(table.column_names)
+        for row in con.execute(flat.select(table)[0]).fetchall():
+            writer.writerow([flat.csv_value(v) for v in row])
+    assert ours.getvalue().decode() == theirs.getvalue()

@@ -92,3 +92,16 @@ def test_the_tables_carry_no_personal_data() -> None:
     assert not any(secret in value for value in values for secret in personal_values(compiled))
     columns = {f["name"] for schema in tables.table_schemas().values() for f in schema["fields"]}
     assert not {c for c in columns if "contact" in c or "email" in c or "telephone" in c}
+
+
+def test_the_text_redactor_withholds_contact_points_and_leaves_other_text_as_stored() -> None:
+    import orjson
+
+    from transforms.redact import text_redactor
+
+    plain = orjson.dumps({"ocid": "o", "parties": [{"id": "1", "name": "Unidad"}]})
+    personal = orjson.dumps({"ocid": "o", "parties": [{"id": "1", "contactPoint": {"name": "Ana"}}]})
+    redact_text = text_redactor("redact")
+    assert redact_text(plain) is plain, "no personal key: published as stored, without parsing"
+    assert orjson.loads(redact_text(personal)) == {"ocid": "o", "parties": [{"id": "1"}]}
+    assert text_redactor("keep")(personal) == personal

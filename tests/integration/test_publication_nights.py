@@ -1,0 +1,199 @@
+"""A publication built night after night, reusing what did not change, equals one built from scratch.
+
+Hand-made processes that start in 2024, 2025 and 2026 go through the real compile, tables and publish steps over
+three nights; the last night touches 2026 only.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from transforms import jsonio, pipeline, tables
+from transforms import publish as publishing
+from transforms.intervals import MEXICO_CITY, Interval
+from transforms.ocds.validate import Validator
+from transforms.store import Store
+
+NIGHTS = ("2026-11-18", "2026-11-19", "2026-11-20")
+SUMMARIES: dict[Path, dict[str, Any]] = {}  # publication folder → what publish returned
+
+
+def release(ocid: str, number: int, date: str, *, award: bool = False) -> dict[str, Any]:
+    """Return a small valid release; an award release carries one award."""
+    item: dict[str, Any] = {
+        "ocid": ocid,
+        "id": f"{ocid}-{number}",
+        "date": date,
+        "tag": ["award" if award else "tender"],
+        "initiationType": "tender",
+        "parties": [{"id": "UC1", "name": "Unidad", "roles": ["buyer"], "contactPoint": {"name": "Ana Secreta"}}],
+        "buyer": {"id": "UC1", "name": "Unidad"},
+    }
+    if award:
+        item["awards"] = [{"id": f"{ocid}-a{number}", "status": "active", "date": date}]
+    else:
+        item["tender"] = {"id": f"{ocid}-t", "title": f"Compra {ocid}", "tenderPeriod": {"startDate": date}}
+    return item
+
+
+def night_releases(removed: bool = False) -> dict[str, list[dict[str, Any]]]:
+    first = [
+        release("ocds-t-A", 1, "2024-05-01T10:00:00-06:00"),
+        release("ocds-t-B", 1, "2025-03-01T10:00:00-06:00"),
+        release("ocds-t-B", 2, "2025-04-01T10:00:00-06:00", award=True),
+        release("ocds-t-C", 1, "2026-01-10T10:00:00-06:00"),
+        release("ocds-t-D", 1, "2026-02-01T10:00:00-06:00"),
+    ]
+    return {
+        NIGHTS[0]: [r for r in first if not (removed and r["ocid"] == "ocds-t-A")],
+        # C's award comes dated in another year than C's first release: C stays in records/2026.
+        NIGHTS[1]: [
+            release("ocds-t-C", 2, "2026-11-19T09:00:00-06:00", award=True),
+            release("ocds-t-E", 1, "2026-11-19T10:00:00-06:00"),
+        ],
+        NIGHTS[2]: [
+            release("ocds-t-D", 2, "2026-11-20T09:00:00-06:00", award=True),
+            release("ocds-t-F", 1, "2026-11-20T10:00:00-06:00"),
+        ],
+    }
+
+
+def run_night(settings: Any, key: str, releases: list[dict[str, Any]], *, publish: bool = True) -> Path:
+    """Store, compile and tabulate one night (then publish it); return its publication folder."""
+    interval = Interval.for_day(key)
+    Store(settings.data_root, settings.source_name).write_releases(key, releases)
+    pipeline.compile(settings, interval)
+    pipeline.build_tables(settings, interval)
+    warehouse = pipeline.warehouse_dir(settings, key)
+    tables.build_duckdb_if_changed(warehouse / "semaforo.duckdb", warehouse / "parquet")
+    folder = settings.data_root / "publish" / key
+    if publish:
+        SUMMARIES[folder] = publishing.publish(settings, interval, pipeline.store(settings), warehouse, file_limit=3)
+    return folder
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def same_file(a: Path, b: Path) -> bool:
+    return (a.stat().st_dev, a.stat().st_ino) == (b.stat().st_dev, b.stat().st_ino)
+
+
+@pytest.fixture
+def nights(settings):  # type: ignore[no-untyped-def]
+    data = night_releases()
+    folders = [run_night(settings, key, data[key]) for key in NIGHTS]
+    return settings, folders
+
+
+def test_unchanged_years_are_links_to_the_previous_publication(nights) -> None:  # type: ignore[no-untyped-def]
+    settings, folders = nights
+    before, tonight = folders[1], folders[2]
+    for relative in (
+        "records/2024.jsonl.gz",
+        "records/2025.jsonl.gz",
+        "releases/2024.jsonl.gz",
+        "releases/2025.jsonl.gz",
+        "flat/2024.csv.zip",
+        "flat/2024.xlsx",
+        "flat/2025.csv.zip",
+        "schemas/core_awards.json",
+    ):
+        assert same_file(before / relative, tonight / relative), relative
+    for relative in ("records/2026.jsonl.gz", "releases/2026.jsonl.gz", "flat/2026.csv.zip", "flat/full.csv.zip"):
+        assert not same_file(before / relative, tonight / relative), relative
+    warehouse = pipeline.warehouse_dir(settings, NIGHTS[2])
+    assert same_file(warehouse / "semaforo.duckdb", tonight / "semaforo.duckdb")
+    sums = dict(reversed(line.split("  ")) for line in (tonight / "SHA256SUMS").read_text().splitlines())
+    assert all(sums[r] == publishing.sha256(tonight / r) for r in sums), "reused checksums are exact"
+    summary = SUMMARIES[tonight]
+    assert summary["reused"] == ["releases/2024", "releases/2025", "records/2024", "records/2025"]
+
+
+def test_a_night_built_on_the_previous_equals_one_built_from_scratch(nights, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, folders = nights
+    interval = Interval.for_day(NIGHTS[2])
+    store = pipeline.store(settings)
+    warehouse = pipeline.warehouse_dir(settings, NIGHTS[2])
+    # The same previous publication (it gives the change list), but nothing reused from it.
+    other = settings.model_copy(update={"data_root": tmp_path / "other"})
+    shutil.copytree(folders[1], other.data_root / "publish" / NIGHTS[1], copy_function=shutil.copyfile)
+    publishing.publish(other, interval, store, warehouse, file_limit=3, rebuild=True)
+    assert files(other.data_root / "publish" / NIGHTS[2]) == files(folders[2])
+
+    # With no previous publication at all, only the change list (and what describes it) differs.
+    fresh = settings.model_copy(update={"data_root": tmp_path / "fresh"})
+    publishing.publish(fresh, interval, store, warehouse, file_limit=3)
+    ours, theirs = files(fresh.data_root / "publish" / NIGHTS[2]), files(folders[2])
+    differ = {path for path in ours.keys() | theirs.keys() if ours.get(path) != theirs.get(path)}
+    assert differ == {"changes.csv", "index.html", "datapackage.json", "SHA256SUMS"}
+
+
+def test_files_are_cut_by_first_release_and_link_their_releases(nights) -> None:  # type: ignore[no-untyped-def]
+    settings, folders = nights
+    folder = folders[2]
+    ends = {key: Interval.for_day(key).end.astimezone(MEXICO_CITY).isoformat() for key in NIGHTS}
+    resources = jsonio.read_json(folder / "datapackage.json")["resources"]
+    ocds = {r["path"]: r["ocds"] for r in resources if "ocds" in r}
+    published: dict[str, set[str]] = {}  # release file URL → release ids
+    base = f"{settings.publication_base_uri}/latest/"
+    for path, properties in ocds.items():
+        schema = f"{properties['packageType']}-schema.json"
+        lines = list(jsonio.read_jsonl(folder / path))
+        assert Validator(settings, schema).check(lines).ok, path
+        for package in lines:
+            if properties["cut"] != "full":
+                assert package["uri"] == base + path, "a package's URL is its yearly file's, stable across nights"
+            for item in package.get("releases", []):
+                published.setdefault(package["uri"], set()).add(item["id"])
+    first_years = {"ocds-t-A": "2024", "ocds-t-B": "2025", "ocds-t-C": "2026", "ocds-t-D": "2026"}
+    seen = []
+    for path in (p for p in ocds if p.startswith("records/")):
+        for package in jsonio.read_jsonl(folder / path):
+            # publishedDate: when this file's content last changed (2024 and 2025 on the first night).
+            year = path.split("/")[1][:4]
+            assert package["publishedDate"] == ends[NIGHTS[0] if year in ("2024", "2025") else NIGHTS[2]]
+            for record in package["records"]:
+                seen.append(record["ocid"])
+                assert first_years.get(record["ocid"], "2026") == year
+                for link in record["releases"]:
+                    url, release_id = link["url"].split("#")
+                    assert release_id in published[url]
+                    assert url.startswith(base + "releases/")
+    assert sorted(seen) == [f"ocds-t-{x}" for x in "ABCDEF"]
+    full = [p for p in ocds if p.startswith("records") and "/" not in p]
+    assert sorted(r["ocid"] for p in full for pkg in jsonio.read_jsonl(folder / p) for r in pkg["records"]) == seen
+    assert not any(b"Ana Secreta" in data for data in files(folder).values() if not data.startswith(b"\x1f\x8b"))
+
+
+def test_the_change_list_covers_added_changed_and_removed(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = night_releases()
+    for key in NIGHTS[:2]:
+        run_night(settings, key, data[key])
+    folder = run_night(settings, NIGHTS[2], data[NIGHTS[2]])
+    rows = list(csv.DictReader((folder / "changes.csv").open(encoding="utf-8")))
+    assert [(r["ocid"], r["change"]) for r in rows] == [("ocds-t-D", "changed"), ("ocds-t-F", "added")]
+
+    # The first night is re-run without A after the second was published: A is gone, and as the history under
+    # the previous publication changed, nothing of it is reused.
+    other = settings.model_copy(update={"data_root": tmp_path / "other"})
+    gone = night_releases(removed=True)
+    run_night(other, NIGHTS[0], data[NIGHTS[0]])
+    run_night(other, NIGHTS[1], data[NIGHTS[1]])
+    run_night(other, NIGHTS[0], gone[NIGHTS[0]], publish=False)
+    folder = run_night(other, NIGHTS[2], data[NIGHTS[2]])
+    rows = list(csv.DictReader((folder / "changes.csv").open(encoding="utf-8")))
+    assert [(r["ocid"], r["change"]) for r in rows] == [
+        ("ocds-t-A", "removed"),
+        ("ocds-t-D", "changed"),
+        ("ocds-t-F", "added"),
+    ]
+    before = other.data_root / "publish" / NIGHTS[1]
+    assert not same_file(before / "records/2025.jsonl.gz", folder / "records/2025.jsonl.gz")
+    assert not (folder / "records/2024.jsonl.gz").exists()
