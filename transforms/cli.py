@@ -201,6 +201,24 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Steps:
+    """The ``run`` command's choices, read from the pipeline only when checked.
+
+    Importing the pipeline takes over a second (DuckDB, Arrow, scikit-learn…); every other command would pay it.
+    """
+
+    def _names(self) -> list[str]:
+        from transforms.pipeline import STEPS
+
+        return [*STEPS, "all"]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Any:
+        return iter(self._names())
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -254,10 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
     s.set_defaults(func=cmd_simulate_serve)
 
-    from transforms.pipeline import STEPS
-
     p = add("run", cmd_run, "run one pipeline step (or all) by hand for one interval")
-    p.add_argument("step", choices=[*STEPS, "all"], help="the step to run")
+    p.add_argument("step", choices=_Steps(), metavar="STEP", help="the step to run: %(choices)s")
     p.add_argument("--date", type=_date, required=True, help="interval key: the night's date (YYYY-MM-DD)")
     p.add_argument(
         "--until", type=_date, help="make the interval span every night up to this date (an initial history load)"

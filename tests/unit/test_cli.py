@@ -47,3 +47,18 @@ def test_console_script_reports_errors_in_one_line(tmp_path) -> None:  # type: i
     assert result.returncode == 2
     assert result.stderr.startswith("semaforo: error: unknown setting(s) SEMAFORO_BOGUS")
     assert "Traceback" not in result.stderr
+
+
+def test_only_run_imports_the_pipeline() -> None:
+    # Start-up is most of a short `semaforo validate`: the pipeline (DuckDB, Arrow…) and httpx stay unimported.
+    code = (
+        "import sys; from transforms.cli import build_parser; build_parser().parse_args(['validate', 'x.jsonl']); "
+        "import transforms.ocds.validate, transforms.ocds.schema; "
+        "print(sorted(m for m in ('transforms.pipeline', 'httpx') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["run", "no-such-step", "--date", "2026-01-01"])
+    assert exit_info.value.code == 2
+    assert build_parser().parse_args(["run", "publish", "--date", "2026-01-01"]).step == "publish"
