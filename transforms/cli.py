@@ -92,18 +92,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from transforms import jsonio
-    from transforms.ocds import bulk
-    from transforms.ocds.compile import record_package
     from transforms.ocds.schema import release_schema
-    from transforms.ocds.validate import iter_documents
 
-    documents = (document for path in args.files for document in iter_documents(Path(path)))
     schema = release_schema(_settings())
     out = sys.stdout.buffer
     if args.records:
+        from transforms import jsonio
+        from transforms.ocds.compile import record_package
+        from transforms.ocds.validate import iter_documents
+
         package = record_package(
-            documents,
+            (document for path in args.files for document in iter_documents(Path(path))),
             schema,
             uri=args.uri,
             published_date=args.published_date,
@@ -112,28 +111,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
         )
         out.write(jsonio.dumps(package) + b"\n")
         return 0
-    # Bounded memory, every core: spill, sort by ocid on disk, merge in worker processes.
+    from transforms.ocds import bulk
+
+    # Bounded memory, every core: partition by ocid on disk, compile the parts in worker processes, merge.
     try:
-        bulk.compile_to(bulk.release_items(_lines(args.files)), schema, out, versioned=args.versioned)
+        bulk.compile_files([Path(p) for p in args.files], schema, out, versioned=args.versioned)
     except ValueError as exc:  # invalid JSON or a release without an ocid
         raise SemaforoError(f"cannot compile: {exc}") from exc
     return 0
-
-
-def _lines(paths: list[str]) -> Any:
-    """Yield the JSON Lines of every file; a whole-file JSON document (.json) counts as one line."""
-    from transforms import jsonio
-
-    for name in paths:
-        path = Path(name)
-        if not path.is_file():
-            raise SemaforoError(f"{path}: no such file")
-        if path.name.removesuffix(".gz").endswith(".json"):
-            with jsonio.open_read(path) as fh:
-                yield jsonio.dumps(jsonio.loads(fh.read()))
-        else:
-            with jsonio.open_read(path) as fh:
-                yield from fh
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -53,8 +53,8 @@ def test_only_run_imports_the_pipeline() -> None:
     # Start-up is most of a short `semaforo validate`: the pipeline (DuckDB, Arrow…) and httpx stay unimported.
     code = (
         "import sys; from transforms.cli import build_parser; build_parser().parse_args(['validate', 'x.jsonl']); "
-        "import transforms.ocds.validate, transforms.ocds.schema; "
-        "print(sorted(m for m in ('transforms.pipeline', 'httpx') if m in sys.modules))"
+        "import transforms.ocds.validate, transforms.ocds.bulk, transforms.ocds.schema; "
+        "print(sorted(m for m in ('transforms.pipeline', 'httpx', 'duckdb', 'pyarrow') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
