@@ -139,3 +139,21 @@ def test_releases_with_equal_dates_merge_in_input_order(settings, small_parts, t
     out = io.BytesIO()
     bulk.compile_files([tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"], release_schema(settings), out, workers=workers)
     assert [orjson.loads(line)["tender"]["title"] for line in out.getvalue().splitlines()] == ["57", "58", "59"]
+
+
+def test_a_repeated_ocid_key_counts_as_parsing_says(settings, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    # Read from the text, the first "ocid" key files the release under "a"; parsed, the last one ("b") counts.
+    path = tmp_path / "r.jsonl"
+    lines = [
+        b'{"ocid":"a","id":"1","date":"2026-01-01T00:00:00Z","tender":{"title":"x"},"ocid":"b"}',
+        b'{"ocid":"a","id":"2","date":"2026-01-02T00:00:00Z"}',
+        b'{"ocid":"b","id":"3","date":"2026-01-03T00:00:00Z"}',
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    schema = release_schema(settings)
+    out = io.BytesIO()
+    with caplog.at_level("WARNING"):
+        counts = bulk.compile_files([path], schema, out, workers=2)
+    assert out.getvalue() == _expected([orjson.loads(line) for line in lines], schema, versioned=False)
+    assert counts == {"releases": 3, "ocids": 2}
+    assert "reading every release again" in caplog.text

@@ -19,6 +19,7 @@ bucket size and the buffers below, not by the input.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import logging
 import math
@@ -75,12 +76,38 @@ def _fast_ocid(line: bytes) -> bytes | None:
     return match.group(1) if match else None
 
 
-def release_items(lines: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """Yield ``(ocid as a JSON string literal, release JSON)`` per line: a release, or each release of a package."""
+_FIRST = b'{"ocid":"'
+
+
+def _first_key_ocid(line: bytes) -> bytes | None:
+    """Return the ocid literal of a release whose text begins with ``{"ocid":"``, without reading further.
+
+    The first key of the top-level object is the release's own ocid, unless the object repeats the key (the last
+    one counts). Scanning every line for a second one costs more than the rest of pass 1, so pass 2 checks each
+    parsed release against its key instead, and :func:`compile_files` starts again the careful way if one differs.
+    """
+    if not line.startswith(_FIRST):
+        return None
+    end = line.find(b'"', len(_FIRST))
+    literal = line[len(_FIRST) - 1 : end + 1]
+    if end < 0 or b"\\" in literal or b"\t" in literal:
+        return None
+    return literal
+
+
+def release_items(lines: Iterable[bytes], *, first_key: bool = False) -> Iterator[tuple[bytes, bytes]]:
+    """Yield ``(ocid as a JSON string literal, release JSON)`` per line: a release, or each release of a package.
+
+    A release read from its text keeps its line end.
+
+    With ``first_key``, a leading ``"ocid"`` key is trusted without looking for a repeat (see :func:`_first_key_ocid`).
+    """
     for line in lines:
-        key = _fast_ocid(line)
+        key = _first_key_ocid(line) if first_key else None
+        if key is None:
+            key = _fast_ocid(line)
         if key is not None:
-            yield key, line.rstrip(b"\r\n")
+            yield key, line
             continue
         if not line.strip():
             continue
@@ -129,9 +156,12 @@ def _partition_items(items: Iterable[tuple[bytes, bytes]], folder: Path, task: i
     pending: list[list[bytes]] = [[] for _ in range(buckets)]
     buffered = count = 0
     for key, body in items:
-        record = b"%s\t%s\n" % (key, body)
-        pending[zlib.crc32(key) % buckets].append(record)
-        buffered += len(record)
+        # The pieces are joined once per flush: copying each release into a record of its own costs more.
+        if body.endswith(b"\n"):
+            pending[zlib.crc32(key) % buckets] += (key, b"\t", body)
+        else:
+            pending[zlib.crc32(key) % buckets] += (key, b"\t", body, b"\n")
+        buffered += len(body)
         count += 1
         if buffered >= PARTITION_BUFFER:
             _flush(pending, folder, task)
@@ -148,10 +178,14 @@ def _flush(pending: list[list[bytes]], folder: Path, task: int) -> None:
             records.clear()
 
 
-def _partition(job: tuple[_Source, Path, int, int]) -> int:
+def _partition(job: tuple[_Source, Path, int, int, bool]) -> int:
     """Partition one source (in a worker process); return the number of releases."""
-    source, folder, task, buckets = job
-    return _partition_items(release_items(source.lines()), folder, task, buckets)
+    source, folder, task, buckets, first_key = job
+    return _partition_items(release_items(source.lines(), first_key=first_key), folder, task, buckets)
+
+
+class _Misread(ValueError):
+    """A parsed release's ocid is not the key it was filed under: it has no top-level ocid, or repeats the key."""
 
 
 # -- pass 2: compile each bucket ------------------------------------------------------------------------------
@@ -197,7 +231,10 @@ def _compile_bucket(job: tuple[Path, int, int]) -> tuple[int, int]:
             for release in parsed:
                 # The key may have been read from the text: make sure it is the release's own, top-level ocid.
                 if type(release) is not dict or release.get("ocid") != ocid:
-                    raise ValueError(f"a release has no string ocid: {orjson.dumps(release)[:200]!r}")
+                    raise _Misread(
+                        f"a release has no string ocid at its top level, or more than one: "
+                        f"{orjson.dumps(release)[:200]!r}"
+                    )
             out.write(b"%s\t%s\n" % (key, orjson.dumps(build(parsed, rules))))
     return releases, ocids
 
@@ -270,7 +307,14 @@ def compile_files(
     workers = workers or os.cpu_count() or 1
     sources, estimated = _sources(paths, workers)
     buckets = _bucket_count(estimated, workers)
-    return _compile(sources, None, buckets, schema, out, versioned=versioned, workers=workers, spill_dir=spill_dir)
+    run = functools.partial(
+        _compile, sources, None, buckets, schema, out, versioned=versioned, workers=workers, spill_dir=spill_dir
+    )
+    try:
+        return run(first_key=True)
+    except _Misread:  # nothing is written before every bucket has compiled, so starting again is safe
+        log.warning("a release repeats its ocid key, or has none at its top level: reading every release again")
+    return run(first_key=False)
 
 
 def compile_to(
@@ -289,7 +333,9 @@ def compile_to(
     """
     workers = workers or os.cpu_count() or 1
     buckets = _bucket_count(estimated_bytes, workers)
-    return _compile([], items, buckets, schema, out, versioned=versioned, workers=workers, spill_dir=spill_dir)
+    return _compile(
+        [], items, buckets, schema, out, first_key=False, versioned=versioned, workers=workers, spill_dir=spill_dir
+    )
 
 
 @contextlib.contextmanager
@@ -311,6 +357,7 @@ def _compile(
     schema: dict[str, Any],
     out: IO[bytes],
     *,
+    first_key: bool,
     versioned: bool,
     workers: int,
     spill_dir: Path | None,
@@ -324,7 +371,7 @@ def _compile(
                 releases = _partition_items(items, folder, 0, buckets)
             else:
                 tasks = len(sources)
-                jobs = [(source, folder, task, buckets) for task, source in enumerate(sources)]
+                jobs = [(source, folder, task, buckets, first_key) for task, source in enumerate(sources)]
                 releases = sum(mapper(_partition, jobs))
             log.info("partitioned %d release(s) into %d bucket(s) in %d task(s)", releases, buckets, tasks)
             compiled = list(mapper(_compile_bucket, [(folder, bucket, tasks) for bucket in range(buckets)]))
