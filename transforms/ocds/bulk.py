@@ -41,12 +41,13 @@ from transforms.ocds import fastmerge
 
 log = logging.getLogger(__name__)
 
-BUCKET_BYTES = 32 << 20  # input bytes per bucket: a worker holds one bucket's release texts in memory
+BUCKET_BYTES = 16 << 20  # input bytes per bucket: a worker holds one bucket's release texts in memory
 BUCKETS_PER_WORKER = 4  # at least: the last bucket holds up one worker for at most a quarter of its share
 MAX_BUCKETS = 512  # pass 3 keeps every bucket's output open; past this, buckets grow instead
 RANGES_PER_WORKER = 4  # byte ranges per worker and plain JSON Lines file in pass 1
 PARTITION_BUFFER = 8 << 20  # bytes a partitioning task buffers before appending to its bucket files
 WRITE_BUFFER = 1 << 20  # bytes of output gathered per write
+MERGE_READ_BUFFER = 64 << 10  # bytes read ahead per bucket in pass 3, which reads every bucket at once
 GZIP_RATIO = 10  # gzip input counts as this many times its size when sizing buckets (JSON compresses about 10×)
 
 _rules: fastmerge.MergeRules | None = None
@@ -241,7 +242,7 @@ def _compile_bucket(job: tuple[Path, int, int]) -> tuple[int, int]:
 
 # -- pass 3: merge the sorted buckets -------------------------------------------------------------------------
 def _sorted_bucket(path: Path) -> Iterator[tuple[str, bytes]]:
-    with open(path, "rb", buffering=ranges.READ_BUFFER) as fh:
+    with open(path, "rb", buffering=MERGE_READ_BUFFER) as fh:
         for record in fh:
             key, _, body = record.partition(b"\t")
             yield orjson.loads(key), body
