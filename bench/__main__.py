@@ -2,20 +2,27 @@
 
 For each size: ``semaforo compile`` vs ``ocdskit compile`` (end to end, as subprocesses), ``semaforo validate`` vs
 plain ``jsonschema`` (Draft 4), and DuckDB's ``read_json`` of the same releases (the parsing floor). Each command
-runs in its own process so its peak resident memory can be read. Results go to ``bench/results.json`` and
-``bench/results.md``.
+runs in its own process (three times if it takes under ten seconds, keeping the median run); two memory figures are
+read: the peak resident set of its largest process (from the kernel, exact) and the peak proportional set size of
+all its processes together (sampled every 0.1 s, so a shorter spike can be missed). Results go to
+``bench/results.json`` and ``bench/results.md``.
+
+Inputs up to 200,000 releases are simulated; larger ones repeat a simulated 100,000-release sample with fresh
+ocids (simulating a million releases takes several GB of memory).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import filecmp
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,11 +30,19 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BIN = Path(sys.executable).parent
+SIMULATED_MAX = 200_000  # releases; larger inputs repeat a sample of SAMPLE releases with fresh ocids
+SAMPLE = 100_000
+SAMPLE_INTERVAL = 0.1  # seconds between samples of a command's process tree
+SHORT = 10.0  # seconds: a command that runs shorter is measured three times, and its median run kept
 
-# Runs a command and prints its peak resident set size (KiB), read from the kernel after it exits.
+# Runs a command (its output to the file argv[1], or nowhere for "-") and prints the peak resident set size (KiB) of
+# its largest process and the CPU seconds of all its processes, read from the kernel after it exits.
 PEAK = (
-    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+    "import resource, subprocess, sys; "
+    "out = subprocess.DEVNULL if sys.argv[1] == '-' else open(sys.argv[1], 'wb'); "
+    "r = subprocess.run(sys.argv[2:], stdout=out); "
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN); print(u.ru_maxrss, u.ru_utime + u.ru_stime); "
+    "sys.exit(r.returncode)"
 )
 JSONSCHEMA = """
 import json, sys, gzip
@@ -46,19 +61,97 @@ DUCKDB = (
 )
 
 
-def measure(command: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Run a command once; return wall seconds and peak RSS in MiB."""
+def _descendants(root: int) -> list[int]:
+    """Return the processes below ``root`` (not ``root`` itself), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry.name, "stat").read_bytes()
+        except OSError:  # the process ended meanwhile
+            continue
+        parent = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path("/proc", str(pid), "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):  # the process ended meanwhile, or no smaps_rollup (kernel < 4.14)
+        pass
+    return 0
+
+
+class TreeSampler(threading.Thread):
+    """Sample the summed PSS of every process below a root until stopped; keep the peak (KiB)."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.peak_kib = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(SAMPLE_INTERVAL):
+            self.peak_kib = max(self.peak_kib, sum(_pss_kib(pid) for pid in _descendants(self.root)))
+
+
+def measure(command: list[str], env: dict[str, str], output: Path | None = None) -> dict[str, float]:
+    """Run a command once; return wall and CPU seconds, peak RSS of its largest process and peak PSS of all (MiB).
+
+    Also the machine's load average over the last minute when it ended: the machine may be shared, and a wall time
+    measured under load says less than the CPU seconds. The command's output goes to ``output``, if given.
+    """
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", PEAK, *command], env=env, capture_output=True, text=True, check=False
+    process = subprocess.Popen(
+        [sys.executable, "-c", PEAK, str(output or "-"), *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    sampler = TreeSampler(process.pid)
+    sampler.start()
+    stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(command)}\n{result.stderr[-2000:]}")
-    return {"seconds": round(seconds, 3), "peak_mib": round(int(result.stdout.split()[-1]) / 1024, 1)}
+    sampler.stopped.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(command)}\n{stderr[-2000:]}")
+    peak_kib, cpu_seconds = stdout.split()[-2:]
+    return {
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(float(cpu_seconds), 2),
+        "peak_mib": round(int(peak_kib) / 1024, 1),
+        "tree_peak_mib": round(sampler.peak_kib / 1024, 1),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
 
 
-def make_releases(path: Path, target: int) -> int:
+def measure_typical(command: list[str], env: dict[str, str], output: Path | None = None) -> dict[str, Any]:
+    """Measure a command; if it took under SHORT seconds, twice more, and return the median run (by wall time).
+
+    The same rule for every command: a long run averages the load of a shared machine over its length, a short one
+    catches whatever the load is at that moment, so short commands get the median of three.
+    """
+    runs = [measure(command, env, output)]
+    if runs[0]["seconds"] < SHORT:
+        runs += [measure(command, env, output) for _ in range(2)]
+    typical: dict[str, Any] = dict(sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2])
+    typical["all_seconds"] = [run["seconds"] for run in runs]
+    return typical
+
+
+def simulate_releases(path: Path, target: int) -> int:
     """Write about ``target`` simulated releases as JSON Lines; return the exact count."""
     from transforms import jsonio
     from transforms.ocds.mapping import to_releases
@@ -72,8 +165,46 @@ def make_releases(path: Path, target: int) -> int:
     return jsonio.write_jsonl(path, releases)
 
 
-def run(sizes: list[int], schema_dir: Path) -> dict[str, Any]:
-    """Run every benchmark at every size."""
+def repeat_releases(sample: Path, path: Path, target: int) -> int:
+    """Write ``target`` releases by repeating the sample; copy N > 0 suffixes every ocid with ``-rN``."""
+    import orjson
+
+    written = copy = 0
+    with open(path, "wb") as out:
+        while written < target:
+            with open(sample, "rb") as fh:
+                for line in fh:
+                    if written == target:
+                        break
+                    release = orjson.loads(line)
+                    if copy:
+                        release["ocid"] = f"{release['ocid']}-r{copy}"
+                    out.write(orjson.dumps(release) + b"\n")
+                    written += 1
+            copy += 1
+    return written
+
+
+def make_inputs(sizes: list[int], folder: Path) -> dict[int, tuple[Path, int, str]]:
+    """Write one input per size: ``{size: (path, releases, how it was made)}``."""
+    inputs: dict[int, tuple[Path, int, str]] = {}
+    for size in sorted(sizes):
+        path = folder / f"releases-{size}.jsonl"
+        if size <= SIMULATED_MAX:
+            inputs[size] = (path, simulate_releases(path, size), "simulated")
+            continue
+        if SAMPLE not in inputs:
+            sample_path = folder / f"releases-{SAMPLE}.jsonl"
+            inputs[SAMPLE] = (sample_path, simulate_releases(sample_path, SAMPLE), "simulated")
+        sample = inputs[SAMPLE][:2]
+        count = repeat_releases(sample[0], path, size)
+        how = f"{sample[1]:,} simulated releases repeated with fresh ocids (copy N > 0: ocid + '-rN')"
+        inputs[size] = (path, count, how)
+    return inputs
+
+
+def run(sizes: list[int], schema_dir: Path, jsonschema_max: int = 0) -> dict[str, Any]:
+    """Run every benchmark at every size (plain ``jsonschema`` only up to ``jsonschema_max`` releases, if set)."""
     env = {**os.environ, "SEMAFORO_OCDS_SCHEMA_DIR": str(schema_dir)}
     release_schema = str(schema_dir / "release-schema.json")
     results: dict[str, Any] = {
@@ -81,62 +212,97 @@ def run(sizes: list[int], schema_dir: Path) -> dict[str, Any]:
         "date": dt.date.today().isoformat(),
         "sizes": [],
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
-            path = Path(tmp) / f"releases-{size}.jsonl"
-            count = make_releases(path, size)
+    # ocdskit's command line imports every subcommand, scikit-learn and pandas among them: a fixed cost per run.
+    results["ocdskit_startup"] = measure([str(BIN / "ocdskit"), "--help"], env)
+    print(f"ocdskit start-up (ocdskit --help): {results['ocdskit_startup']['seconds']:.2f} s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="semaforo-bench-ocds-") as tmp:
+        inputs = make_inputs(sizes, Path(tmp))
+        for path, count, how in (inputs[size] for size in sorted(sizes)):
             megabytes = path.stat().st_size / 1e6
-            print(f"--- {count:,} releases ({megabytes:.1f} MB)", flush=True)
-            runs = {
-                "semaforo compile": measure([str(BIN / "semaforo"), "compile", str(path)], env),
-                "ocdskit compile": measure(
-                    ["sh", "-c", f"{BIN / 'ocdskit'} compile --schema {release_schema} < {path}"], env
-                ),
-                "semaforo validate": measure([str(BIN / "semaforo"), "validate", str(path)], env),
-                "jsonschema validate": measure([sys.executable, "-c", JSONSCHEMA, release_schema, str(path)], env),
-                "duckdb read_json": measure([sys.executable, "-c", DUCKDB, str(path)], env),
+            print(f"--- {count:,} releases ({megabytes:.1f} MB, {how})", flush=True)
+            commands = {
+                "semaforo compile": [str(BIN / "semaforo"), "compile", str(path)],
+                "ocdskit compile": ["sh", "-c", f"{BIN / 'ocdskit'} compile --schema {release_schema} < {path}"],
+                "semaforo validate": [str(BIN / "semaforo"), "validate", str(path)],
+                "jsonschema validate": [sys.executable, "-c", JSONSCHEMA, release_schema, str(path)],
+                "duckdb read_json": [sys.executable, "-c", DUCKDB, str(path)],
             }
-            for name, result in runs.items():
+            if jsonschema_max and count > jsonschema_max:
+                del commands["jsonschema validate"]
+                print(f"(plain jsonschema skipped above {jsonschema_max:,} releases: --jsonschema-max)", flush=True)
+            runs = {}
+            outputs = {name: Path(tmp) / f"{name.replace(' ', '-')}.out" for name in commands if "compile" in name}
+            for name, command in commands.items():
+                result = runs[name] = measure_typical(command, env, outputs.get(name))
                 result["releases_per_second"] = round(count / result["seconds"])
                 print(
                     f"{name:<22} {result['seconds']:>8.2f} s {result['releases_per_second']:>10,} rel/s "
-                    f"{result['peak_mib']:>8.1f} MiB",
+                    f"{result['cpu_seconds']:>8.2f} CPU s {result['peak_mib']:>7.1f} MiB largest process "
+                    f"{result['tree_peak_mib']:>7.1f} MiB all  (load {result['load_average']})",
                     flush=True,
                 )
             ratios = {
                 "compile_speedup_vs_ocdskit": round(
                     runs["ocdskit compile"]["seconds"] / runs["semaforo compile"]["seconds"], 2
-                ),
-                "validate_speedup_vs_jsonschema": round(
-                    runs["jsonschema validate"]["seconds"] / runs["semaforo validate"]["seconds"], 2
-                ),
+                )
             }
+            if "jsonschema validate" in runs:
+                ratios["validate_speedup_vs_jsonschema"] = round(
+                    runs["jsonschema validate"]["seconds"] / runs["semaforo validate"]["seconds"], 2
+                )
+            # The same bytes, or the speed-up means nothing.
+            ratios["compile_output_identical"] = filecmp.cmp(*outputs.values(), shallow=False)
+            for output in outputs.values():
+                output.unlink()
             print(ratios, flush=True)
+            print(
+                f"compile peak memory: {runs['semaforo compile']['peak_mib']:.0f} MiB largest process, "
+                f"{runs['semaforo compile']['tree_peak_mib']:.0f} MiB all processes; validate: "
+                f"{runs['semaforo validate']['peak_mib']:.0f} / {runs['semaforo validate']['tree_peak_mib']:.0f} MiB",
+                flush=True,
+            )
             results["sizes"].append(
-                {"releases": count, "megabytes": round(megabytes, 1), "runs": runs, "ratios": ratios}
+                {"releases": count, "megabytes": round(megabytes, 1), "input": how, "runs": runs, "ratios": ratios}
             )
     return results
 
 
 def to_markdown(results: dict[str, Any]) -> str:
     """Render the results as a Markdown table."""
+    if not results.get("sizes"):
+        return ""
     lines = [
-        f"Measured {results['date']} on {results['machine']['cpus']} CPUs, Python {results['machine']['python']}.",
+        f"Measured {results['date']} on {results['machine']['cpus']} CPUs, Python {results['machine']['python']}. "
+        "Peak memory: resident set of the largest process (exact) and proportional set of all the command's "
+        f"processes together (sampled every {SAMPLE_INTERVAL} s).",
         "",
-        "| releases | step | seconds | releases/s | peak MiB |",
-        "|---:|---|---:|---:|---:|",
+        "| releases | step | seconds | releases/s | CPU seconds | peak MiB, largest process | "
+        "peak MiB, all processes | load average |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for size in results["sizes"]:
         for name, run_ in size["runs"].items():
             lines.append(
                 f"| {size['releases']:,} | {name} | {run_['seconds']:.2f} | {run_['releases_per_second']:,} | "
-                f"{run_['peak_mib']:.1f} |"
+                f"{run_.get('cpu_seconds', '')} | {run_['peak_mib']:.1f} | {run_.get('tree_peak_mib', '')} | "
+                f"{run_.get('load_average', '')} |"
             )
     lines.append("")
-    for size in results["sizes"]:
+    if "ocdskit_startup" in results:
+        startup = results["ocdskit_startup"]
         lines.append(
-            f"- {size['releases']:,} releases: compile ×{size['ratios']['compile_speedup_vs_ocdskit']} vs "
-            f"ocdskit, validate ×{size['ratios']['validate_speedup_vs_jsonschema']} vs jsonschema"
+            f"- `ocdskit --help` (its start-up, part of every `ocdskit compile` above): {startup['seconds']:.2f} s, "
+            f"{startup['cpu_seconds']} CPU s"
+        )
+    for size in results["sizes"]:
+        ratios = size["ratios"]
+        validate = ratios.get("validate_speedup_vs_jsonschema")
+        lines.append(
+            f"- {size['releases']:,} releases ({size.get('input', 'simulated')}): compile "
+            f"×{ratios['compile_speedup_vs_ocdskit']} vs ocdskit"
+            + (" (byte-identical output)" if ratios.get("compile_output_identical") else "")
+            + ", validate "
+            + (f"×{validate} vs jsonschema" if validate else "not run against jsonschema")
         )
     return "\n".join(lines) + "\n"
 
@@ -144,7 +310,17 @@ def to_markdown(results: dict[str, Any]) -> str:
 def main() -> int:
     """Parse arguments, run, write the results."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="20000,100000", help="comma-separated numbers of releases")
+    parser.add_argument(
+        "--sizes",
+        default="20000,100000",
+        help="comma-separated numbers of releases for the OCDS steps (e.g. 100000,1000000; empty: skip them)",
+    )
+    parser.add_argument(
+        "--jsonschema-max",
+        type=int,
+        default=0,
+        help="run plain jsonschema (about 1,300 releases/s) only up to this many releases (default: every size)",
+    )
     parser.add_argument(
         "--pipeline-sizes",
         default="10000,100000",
@@ -171,7 +347,13 @@ def main() -> int:
             "versioned-release-validation-schema.json",
         ):
             schema_path(load_settings(), name)
-    results = run([int(s) for s in args.sizes.split(",") if s], Path(args.schema_dir))
+    # A section that is not run keeps its previous results, so that either can be rerun on its own.
+    previous = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else {}
+    ocds_sizes = [int(s) for s in args.sizes.split(",") if s]
+    if ocds_sizes:
+        results = run(ocds_sizes, Path(args.schema_dir), args.jsonschema_max)
+    else:
+        results = {key: previous[key] for key in ("machine", "date", "sizes") if key in previous}
     from bench import pipeline
 
     with tempfile.TemporaryDirectory(prefix="semaforo-bench-") as work:
@@ -180,7 +362,10 @@ def main() -> int:
             print(f"--- pipeline, {procedures:,} simulated procedures", flush=True)
             sizes.append(pipeline.run_size(procedures, Path(args.schema_dir), Path(work)))
             print(pipeline.to_markdown({"sizes": sizes[-1:]}), flush=True)
-    results["pipeline"] = {"sizes": sizes, "slopes": pipeline.slopes(sizes)}
+    if sizes or "pipeline" not in previous:
+        results["pipeline"] = {"sizes": sizes, "slopes": pipeline.slopes(sizes)}
+    else:
+        results["pipeline"] = previous["pipeline"]
     if args.indicator_sizes:
         from bench import indicators
 
@@ -188,11 +373,8 @@ def main() -> int:
             counts = [int(s) for s in args.indicator_sizes.split(",") if s]
             results["indicators"] = indicators.run(counts, Path(args.schema_dir), indicators.BASE, Path(work))
         print(indicators.to_markdown(results["indicators"]), flush=True)
-    elif (HERE / "results.json").exists():
-        # Not re-run: keep the scoring benchmark's last results.
-        previous = json.loads((HERE / "results.json").read_text()).get("indicators")
-        if previous is not None:
-            results["indicators"] = previous
+    elif "indicators" in previous:
+        results["indicators"] = previous["indicators"]
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (HERE / "results.md").write_text(to_markdown(results) + "\n" + pipeline.to_markdown(results["pipeline"]))
     if sizes:

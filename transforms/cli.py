@@ -105,18 +105,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from transforms import jsonio
-    from transforms.ocds import bulk
-    from transforms.ocds.compile import record_package
     from transforms.ocds.schema import release_schema
-    from transforms.ocds.validate import iter_documents
 
-    documents = (document for path in args.files for document in iter_documents(Path(path)))
     schema = release_schema(_settings())
     out = sys.stdout.buffer
     if args.records:
+        from transforms import jsonio
+        from transforms.ocds.compile import record_package
+        from transforms.ocds.validate import iter_documents
+
         package = record_package(
-            documents,
+            (document for path in args.files for document in iter_documents(Path(path))),
             schema,
             uri=args.uri,
             published_date=args.published_date,
@@ -125,28 +124,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
         )
         out.write(jsonio.dumps(package) + b"\n")
         return 0
-    # Bounded memory, every core: spill, sort by ocid on disk, merge in worker processes.
+    from transforms.ocds import bulk
+
+    # Bounded memory, every core: partition by ocid on disk, compile the parts in worker processes, merge.
     try:
-        bulk.compile_to(bulk.release_items(_lines(args.files)), schema, out, versioned=args.versioned)
+        bulk.compile_files([Path(p) for p in args.files], schema, out, versioned=args.versioned)
     except ValueError as exc:  # invalid JSON or a release without an ocid
         raise SemaforoError(f"cannot compile: {exc}") from exc
     return 0
-
-
-def _lines(paths: list[str]) -> Any:
-    """Yield the JSON Lines of every file; a whole-file JSON document (.json) counts as one line."""
-    from transforms import jsonio
-
-    for name in paths:
-        path = Path(name)
-        if not path.is_file():
-            raise SemaforoError(f"{path}: no such file")
-        if path.name.removesuffix(".gz").endswith(".json"):
-            with jsonio.open_read(path) as fh:
-                yield jsonio.dumps(jsonio.loads(fh.read()))
-        else:
-            with jsonio.open_read(path) as fh:
-                yield from fh
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -214,6 +199,24 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Steps:
+    """The ``run`` command's choices, read from the pipeline only when checked.
+
+    Importing the pipeline takes over a second (DuckDB, Arrow, scikit-learn…); every other command would pay it.
+    """
+
+    def _names(self) -> list[str]:
+        from transforms.pipeline import STEPS
+
+        return [*STEPS, "all"]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Any:
+        return iter(self._names())
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -276,10 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
     s.set_defaults(func=cmd_simulate_serve)
 
-    from transforms.pipeline import STEPS
-
     p = add("run", cmd_run, "run one pipeline step (or all) by hand for one interval")
-    p.add_argument("step", choices=[*STEPS, "all"], help="the step to run")
+    p.add_argument("step", choices=_Steps(), metavar="STEP", help="the step to run: %(choices)s")
     p.add_argument("--date", type=_date, required=True, help="interval key: the night's date (YYYY-MM-DD)")
     p.add_argument(
         "--until", type=_date, help="make the interval span every night up to this date (an initial history load)"

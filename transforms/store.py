@@ -113,6 +113,8 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
 _SPILL_SCHEMA = pa.schema([("seq", pa.int64()), *RELEASE_SCHEMA])
 SORT_RELEASES_SQL = "SELECT ocid, release_id, date, release FROM read_parquet(?) ORDER BY ocid, date, release_id, seq"
 

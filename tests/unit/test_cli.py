@@ -66,3 +66,18 @@ def test_simulate_store_writes_a_universe_folder(tmp_path, capsys: pytest.Captur
 def test_serving_a_folder_that_is_no_universe_is_one_clear_error(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     assert main(["simulate", "serve", "--universe", str(tmp_path), "--port", "0"]) == 2
     assert "holds no simulated universe" in capsys.readouterr().err
+
+
+def test_only_run_imports_the_pipeline() -> None:
+    # Start-up is most of a short `semaforo validate`: the pipeline (DuckDB, Arrow…) and httpx stay unimported.
+    code = (
+        "import sys; from transforms.cli import build_parser; build_parser().parse_args(['validate', 'x.jsonl']); "
+        "import transforms.ocds.validate, transforms.ocds.bulk, transforms.ocds.schema; "
+        "print(sorted(m for m in ('transforms.pipeline', 'httpx', 'duckdb', 'pyarrow') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["run", "no-such-step", "--date", "2026-01-01"])
+    assert exit_info.value.code == 2
+    assert build_parser().parse_args(["run", "publish", "--date", "2026-01-01"]).step == "publish"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import threading
 from pathlib import Path
@@ -59,12 +60,62 @@ def test_large_files_validate_in_parallel_with_the_same_report(settings, tmp_pat
     jsonio.write_jsonl(path, rows)
     (tmp_path / "junk.jsonl").write_bytes(b"{not json}\n")
     serial = validate.validate_files(settings, [path, tmp_path / "junk.jsonl"], workers=1)
-    monkeypatch.setattr(validate, "CHUNK_LINES", 1000)
     monkeypatch.setattr(validate, "PARALLEL_BYTES", 0)
     parallel = validate.validate_files(settings, [path, tmp_path / "junk.jsonl"], workers=2)
     assert parallel.to_dict() == serial.to_dict()
     assert serial.invalid_documents == len(range(0, 12_000, 97)) + 1
     assert "json" in {g["keyword"] for g in serial.to_dict()["groups"]}
+    examples = [e["where"] for g in serial.to_dict()["groups"] for e in g["examples"]]
+    assert examples == [
+        "many.jsonl#1 (ocds-x-1) at /date",
+        "many.jsonl#98 (ocds-x-1) at /date",
+        "many.jsonl#195 (ocds-x-1) at /date",
+        "junk.jsonl#1",
+    ]
+
+
+@pytest.mark.parametrize("ranges_per_worker", [1, 3, 40])
+def test_byte_ranges_number_examples_by_their_line_in_the_file(
+    settings, tmp_path: Path, monkeypatch, ranges_per_worker: int
+) -> None:  # type: ignore[no-untyped-def]
+    from transforms.ocds import validate
+
+    monkeypatch.setattr(validate, "EXAMPLES_PER_GROUP", 1000)  # keep every example: each line number is checked
+    lines = []
+    for n in range(1, 301):
+        if n % 7 == 0:
+            lines.append(b"")  # blank lines count as lines, not as documents
+        elif n % 11 == 0:
+            lines.append(b'{"ocid": "broken",')
+        else:
+            lines.append(jsonio.dumps({**GOOD, "ocid": f"ocds-x-{n}", "date": "bad" if n % 5 == 0 else GOOD["date"]}))
+    # CRLF line ends, and the last line has none.
+    content = b"\r\n".join(lines)
+    plain = tmp_path / "mixed.jsonl"
+    plain.write_bytes(content)
+    gz = tmp_path / "mixed.jsonl.gz"
+    with gzip.open(gz, "wb") as fh:
+        fh.write(content)
+    serial = validate.validate_files(settings, [plain], workers=1)
+    bad_dates = {e["where"] for g in serial.to_dict()["groups"] if g["keyword"] == "format" for e in g["examples"]}
+    assert bad_dates == {
+        f"mixed.jsonl#{n} (ocds-x-{n}) at /date" for n in range(1, 301) if n % 5 == 0 and n % 7 and n % 11
+    }
+    not_json = {e["where"] for g in serial.to_dict()["groups"] if g["keyword"] == "json" for e in g["examples"]}
+    assert not_json == {f"mixed.jsonl#{n}" for n in range(1, 301) if n % 11 == 0 and n % 7}
+    assert serial.documents == 300 - len(range(7, 301, 7))
+    serial_gz = validate.validate_files(settings, [gz], workers=1)
+    assert serial_gz.format() == serial.format().replace("mixed.jsonl#", "mixed.jsonl.gz#")
+
+    monkeypatch.setattr(validate, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(validate, "RANGES_PER_WORKER", ranges_per_worker)
+    assert len(validate._parts([plain, gz], 2)) == 2 * ranges_per_worker + 1  # gzip is read whole
+    parallel = validate.validate_files(settings, [plain, gz, plain], workers=2)
+    # Each file is numbered from its own first line, as one pass over each file numbers them.
+    expected = validate.Report()
+    for one in (serial, serial_gz, serial):
+        expected.merge(one)
+    assert parallel.to_dict() == expected.to_dict()
 
 
 def test_valid_package_exits_zero(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -8,8 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from transforms import jsonio
 from transforms.errors import SchemaUnavailableError
 from transforms.settings import Settings
@@ -47,6 +45,8 @@ def schema_path(settings: Settings, name: str) -> Path:
         return cached
     url = settings.ocds_schema_url.rstrip("/") + "/" + name
     log.info("downloading %s into %s", url, cached)
+    import httpx  # here, not at the top: it takes ~0.4 s to import and most commands never download
+
     try:
         response = httpx.get(url, timeout=30, follow_redirects=True)
         response.raise_for_status()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import multiprocessing
 import os
 import re
@@ -12,12 +14,32 @@ from typing import Any
 
 import jsonschema_rs
 
-from transforms import jsonio
+from transforms import jsonio, ranges
 from transforms.errors import SemaforoError
 from transforms.ocds.schema import CANONICAL_BASE, schema_resources
 from transforms.settings import Settings
 
+log = logging.getLogger(__name__)
 EXAMPLES_PER_GROUP = 3
+
+
+@dataclass(frozen=True)
+class Example:
+    """One error: the file (label), the document's number in it (its line in JSON Lines), where, and the message."""
+
+    label: str
+    number: int
+    detail: str  # " (ocid) at /pointer", or "" when the document is not JSON
+    message: str
+
+    @property
+    def where(self) -> str:
+        """Name the document and the place, e.g. ``releases.jsonl#12 (ocds-x-1) at /date``."""
+        return f"{self.label}#{self.number}{self.detail}"
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the example as the report shows it."""
+        return {"where": self.where, "message": self.message}
 
 
 @dataclass
@@ -27,7 +49,7 @@ class ErrorGroup:
     keyword: str
     path: str
     count: int = 0
-    examples: list[dict[str, Any]] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=list)
 
 
 @dataclass
@@ -55,19 +77,28 @@ class Report:
             "invalid_documents": self.invalid_documents,
             "errors": self.errors,
             "groups": [
-                {"keyword": g.keyword, "path": g.path, "count": g.count, "examples": g.examples}
+                {
+                    "keyword": g.keyword,
+                    "path": g.path,
+                    "count": g.count,
+                    "examples": [example.to_dict() for example in g.examples],
+                }
                 for g in sorted(self.groups.values(), key=lambda g: (-g.count, g.path))
             ],
         }
 
-    def merge(self, other: Report) -> None:
-        """Add another report's counts and examples (examples keep their order, three per group at most)."""
+    def merge(self, other: Report, offset: int = 0) -> None:
+        """Add a later report's counts and examples (three per group at most), renumbering them by ``offset``.
+
+        ``offset`` is the number of lines before the part of the file the other report covers.
+        """
         self.documents += other.documents
         self.invalid_documents += other.invalid_documents
         for key, group in other.groups.items():
             mine = self.groups.setdefault(key, ErrorGroup(group.keyword, group.path))
             mine.count += group.count
-            mine.examples.extend(group.examples[: EXAMPLES_PER_GROUP - len(mine.examples)])
+            for example in group.examples[: EXAMPLES_PER_GROUP - len(mine.examples)]:
+                mine.examples.append(dataclasses.replace(example, number=example.number + offset))
 
     def format(self) -> str:
         """Return a human-readable summary."""
@@ -77,7 +108,7 @@ class Report:
         for group in sorted(self.groups.values(), key=lambda g: (-g.count, g.path)):
             lines.append(f"  {group.keyword} at {group.path or '/'}: {group.count} time(s)")
             for example in group.examples:
-                lines.append(f"    - {example['where']}: {example['message']}")
+                lines.append(f"    - {example.where}: {example.message}")
         return "\n".join(lines)
 
 
@@ -119,8 +150,8 @@ class Validator:
                 group.count += 1
                 if len(group.examples) < EXAMPLES_PER_GROUP:
                     ocid = document.get("ocid") if isinstance(document, dict) else None
-                    where = f"{label}#{number}" + (f" ({ocid})" if ocid else "") + f" at {pointer}"
-                    group.examples.append({"where": where, "message": error.message})
+                    detail = (f" ({ocid})" if ocid else "") + f" at {pointer}"
+                    group.examples.append(Example(label, number, detail, error.message))
         return report
 
 
@@ -143,8 +174,20 @@ def iter_documents(path: Path) -> Iterator[Any]:
         yield jsonio.read_json(path)
 
 
-CHUNK_LINES = 5_000
 PARALLEL_BYTES = 4_000_000  # below this, starting worker processes costs more than it saves
+RANGES_PER_WORKER = 8  # byte ranges per worker and large file: a slow range holds up at most 1/8 of a worker's share
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A unit of work: a whole file (``start`` None) or the lines starting in one byte range of a plain file."""
+
+    file: int  # the file's position in the command line
+    path: Path
+    start: int | None = None
+    end: int = 0
+
+
 _worker_settings: Settings | None = None
 _worker_validators: dict[str, Validator] = {}
 
@@ -155,72 +198,98 @@ def _init_worker(settings: Settings) -> None:
     _worker_validators.clear()
 
 
-def _validate_lines(task: tuple[str, int, list[bytes]]) -> Report:
-    """Validate one chunk of JSON lines (in a worker process); number examples by their line in the file."""
-    label, first, lines = task
-    assert _worker_settings is not None
+def _validator(kind: str) -> Validator:
+    validator = _worker_validators.get(kind)
+    if validator is None:
+        assert _worker_settings is not None
+        validator = _worker_validators[kind] = Validator(_worker_settings, kind)
+    return validator
+
+
+def _not_json(report: Report, label: str, number: int, exc: ValueError) -> None:
+    report.documents += 1
+    report.invalid_documents += 1
+    group = report.groups.setdefault(("json", ""), ErrorGroup("json", ""))
+    group.count += 1
+    if len(group.examples) < EXAMPLES_PER_GROUP:
+        group.examples.append(Example(label, number, "", f"not JSON: {exc}"))
+
+
+def _validate_lines(label: str, lines: Iterable[bytes]) -> tuple[Report, int]:
+    """Validate JSON lines, numbering them from 1; return the report and the number of lines (blank ones too)."""
     report = Report()
-    for number, line in enumerate(lines, start=first):
-        if not line.strip():
-            continue
+    number = 0
+    for number, line in enumerate(lines, start=1):
         try:
             document = jsonio.loads(line)
         except ValueError as exc:
-            report.documents += 1
-            report.invalid_documents += 1
-            group = report.groups.setdefault(("json", ""), ErrorGroup("json", ""))
-            group.count += 1
-            if len(group.examples) < EXAMPLES_PER_GROUP:
-                group.examples.append({"where": f"{label}#{number}", "message": f"not JSON: {exc}"})
+            if line.strip():
+                _not_json(report, label, number, exc)
             continue
-        kind = detect_kind(document)
-        if kind not in _worker_validators:
-            _worker_validators[kind] = Validator(_worker_settings, kind)
-        _worker_validators[kind].check([document], report, label=label, start=number)
-    return report
+        validator = _validator(detect_kind(document))
+        if validator.is_valid(document):  # the fast path: no error objects, no report entry
+            report.documents += 1
+        else:
+            validator.check([document], report, label=label, start=number)
+    return report, number
 
 
-def _chunks(path: Path) -> Iterator[tuple[str, int, list[bytes]]]:
-    with jsonio.open_read(path) as fh:
-        first, lines = 1, []
-        for number, line in enumerate(fh, start=1):
-            lines.append(line)
-            if len(lines) == CHUNK_LINES:
-                yield path.name, first, lines
-                first, lines = number + 1, []
-        if lines:
-            yield path.name, first, lines
+def _validate_part(part: _Part) -> tuple[Report, int]:
+    """Validate one part of a file (in a worker process); examples are numbered from the part's first line."""
+    label = part.path.name
+    if not part.path.name.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+        with jsonio.open_read(part.path) as fh:
+            return _validate_lines(label, [fh.read()])  # one JSON document: a package, or a single release
+    if part.start is None:
+        with jsonio.open_read(part.path) as fh:
+            return _validate_lines(label, fh)
+    return _validate_lines(label, ranges.read_lines(part.path, part.start, part.end))
+
+
+def _parts(paths: Iterable[Path], workers: int) -> list[_Part]:
+    """Cut plain JSON Lines files larger than PARALLEL_BYTES into byte ranges; other files are one part each."""
+    parts: list[_Part] = []
+    for file, path in enumerate(paths):
+        if not path.is_file():
+            raise SemaforoError(f"{path}: no such file")
+        size = path.stat().st_size
+        if workers > 1 and path.name.endswith((".jsonl", ".ndjson")) and size > PARALLEL_BYTES:
+            parts.extend(
+                _Part(file, path, start, end) for start, end in ranges.byte_ranges(size, RANGES_PER_WORKER * workers)
+            )
+        else:
+            parts.append(_Part(file, path))
+    return parts
 
 
 def validate_files(settings: Settings, paths: Iterable[Path], workers: int | None = None) -> Report:
     """Validate every document of every file, choosing the schema per document.
 
-    JSON Lines files are validated in chunks on every core (parsing the JSON is most of the cost); a whole-file
-    JSON document is validated in this process.
+    Large plain JSON Lines files are cut into byte ranges that worker processes read and validate on their own
+    (parsing the JSON is most of the cost); gzip files and whole-file JSON documents are one part each. Parts are
+    merged in file order, and examples are numbered by their line in the file, as a single pass would.
     """
-    report = Report()
     workers = workers or os.cpu_count() or 1
-    pool = None
-    try:
-        for path in paths:
-            if not path.is_file():
-                raise SemaforoError(f"{path}: no such file")
-            if not path.name.removesuffix(".gz").endswith((".jsonl", ".ndjson")):
-                _init_worker(settings)
-                with jsonio.open_read(path) as fh:
-                    report.merge(_validate_lines((path.name, 1, [fh.read()])))
-                continue
-            if workers > 1 and path.stat().st_size > PARALLEL_BYTES:
-                if pool is None:
-                    pool = multiprocessing.get_context("fork").Pool(workers, _init_worker, (settings,))
-                for part in pool.imap(_validate_lines, _chunks(path), chunksize=1):
-                    report.merge(part)
-            else:
-                _init_worker(settings)
-                for task in _chunks(path):
-                    report.merge(_validate_lines(task))
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+    parts = _parts(paths, workers)
+    report = Report()
+    lines_before = 0
+    previous_file = -1
+
+    def add(part: _Part, result: tuple[Report, int]) -> None:
+        nonlocal lines_before, previous_file
+        if part.file != previous_file:
+            lines_before, previous_file = 0, part.file
+        report.merge(result[0], offset=lines_before)
+        lines_before += result[1]
+
+    if workers > 1 and len(parts) > 1 and sum(part.path.stat().st_size for part in parts) > PARALLEL_BYTES:
+        log.info("validating %d part(s) of %d file(s) on %d workers", len(parts), parts[-1].file + 1, workers)
+        with multiprocessing.get_context("fork").Pool(workers, _init_worker, (settings,)) as pool:
+            for part, result in zip(parts, pool.imap(_validate_part, parts, chunksize=1), strict=True):
+                add(part, result)
+    else:
+        _init_worker(settings)
+        for part in parts:
+            add(part, _validate_part(part))
+    log.info("validated %d document(s): %d invalid", report.documents, report.invalid_documents)
     return report
