@@ -42,6 +42,7 @@ from transforms.sources import compranet_api
 from transforms.store import Store
 
 log = logging.getLogger(__name__)
+SCORE_MEMORY = "2GB"  # DuckDB's share of the score step's memory (it spills to disk past it)
 STEPS = ("extract", "normalize", "compile", "validate", "build_tables", "check_tables", "score", "publish")
 F = TypeVar("F", bound=Callable[..., dict[str, Any]])
 # The publisher DAGs' first two steps report under the names of the steps they stand in for.
@@ -204,7 +205,7 @@ def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=final.parent))  # one per run: runs may overlap
     try:
-        summary = warehouse.build(store(settings), final.parent, interval, staging)
+        summary = warehouse.build(store(settings), final.parent, interval, staging, _observer())
         if (final / "parquet").exists():  # keep tables later steps own (out_checks, out_flags) until they rewrite them
             for own in (final / "parquet").iterdir():
                 if not own.name.startswith(".") and not (staging / "parquet" / own.name).exists():
@@ -220,6 +221,13 @@ def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
         shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure
     summary["snapshots_removed"] = warehouse.prune(final.parent, interval.key, settings.keep_snapshots)
     return summary
+
+
+def _observer() -> warehouse.Observer:
+    """What the indicators observe in each process, kept in the warehouse beside the tables."""
+    from models import scoring
+
+    return warehouse.Observer(scoring.OBSERVATION_SCHEMAS, scoring.observe)
 
 
 @step
@@ -268,12 +276,11 @@ def _store_checks(folder: Path, rows: list[dict[str, Any]]) -> None:
 @step
 def score(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Score every process as of this night: red flags, risk index, buyer and supplier scores, competitiveness."""
-    from models.scoring import score_all
+    from models.scoring import score_observed
 
     folder = warehouse_dir(settings, interval.key)
-    names = [name for name in tables.table_schemas() if name.startswith("core_")]
-    core = {name: tables.read_table(folder / "parquet", name) for name in names}
-    outputs = score_all(list(store(settings).iter_compiled(interval.key)), core)
+    with warehouse.connect(folder, memory=SCORE_MEMORY) as con:  # views over the snapshot's Parquet files
+        outputs = score_observed(con)
     for name, table in outputs.items():
         tables.write_parquet(folder / "parquet", name, table)
     rebuilt = tables.build_duckdb_if_changed(folder / "semaforo.duckdb", folder / "parquet")

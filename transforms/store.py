@@ -42,10 +42,10 @@ PREVIOUS = "previous.parquet"  # beside compiled.parquet: the compiled releases 
 DUCKDB_MEMORY = "1GB"  # sorts and groups past this spill to disk
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """Open an in-memory DuckDB that spills to the system's temporary folder past :data:`DUCKDB_MEMORY`."""
+def connect(memory: str = DUCKDB_MEMORY) -> duckdb.DuckDBPyConnection:
+    """Open an in-memory DuckDB that spills to the system's temporary folder past ``memory``."""
     con = duckdb.connect()
-    con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
+    con.execute("SET memory_limit = ?", [memory])
     con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "semaforo-duckdb")])
     return con
 

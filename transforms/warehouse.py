@@ -26,6 +26,7 @@ is bounded by the chunk size and the largest year partition, not by the history.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -449,3 +450,16 @@ def prune(root: Path, key: str, keep: int) -> list[str]:
     for old in removed:
         shutil.rmtree(root / old, ignore_errors=True)
     return removed
+
+
+@contextlib.contextmanager
+def connect(folder: Path, memory: str = "1GB") -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open DuckDB with a view per table and per observation table of a snapshot (read in place, never copied)."""
+    with duckdb_connect(memory) as con:
+        for kind in ("parquet", "observations"):
+            root = folder / kind
+            for entry in sorted(root.iterdir()) if root.is_dir() else []:
+                files = _files(folder, entry.name, kind)
+                if files and not entry.name.startswith("."):
+                    con.read_parquet(files, hive_partitioning=False).create_view(entry.name, replace=True)
+        yield con
