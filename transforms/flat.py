@@ -155,8 +155,11 @@ def select(
 
 
 def in_year_bundles(table: Table) -> bool:
-    """Return whether a table can be cut by process year (it has a ``year`` or an ``ocid`` column)."""
-    return "year" in table.column_names or "ocid" in table.column_names
+    """Return whether a table goes in the yearly files: the star schema's per-process tables (``core_`` with a
+    ``year`` or an ``ocid`` column). Scores and flags (``out_``) are relative to every process, so they change in
+    every year each night; they are in the full files and their own CSVs, and a year's files stay byte for byte
+    the same until one of its processes changes."""
+    return table.name.startswith("core_") and ("year" in table.column_names or "ocid" in table.column_names)
 
 
 def years(con: duckdb.DuckDBPyConnection) -> list[int]:

@@ -655,6 +655,8 @@ def build_duckdb_if_changed(database: Path, parquet_root: Path) -> bool:
     )
     tmp = database.with_name(f".{database.name}.{os.getpid()}.tmp")
     build_duckdb(tmp, parquet_root, names)
+    # Read-only: the publication hard-links this file, so a write through either name would change both.
+    tmp.chmod(0o444)
     os.replace(tmp, database)
     stamp.write_text(fingerprint + "\n")
     return True

@@ -193,16 +193,11 @@ def test_flat_export_cuts_by_process_year_and_skips_workbooks_that_do_not_fit(da
     # full has three processes (+ header = 4 rows > 3): no workbook; each year fits.
     assert names == ["full.csv.zip", "2025.csv.zip", "2025.xlsx", "2026.csv.zip", "2026.xlsx"]
     with zipfile.ZipFile(tmp_path / "flat" / "2026.csv.zip") as archive:
-        assert sorted(archive.namelist()) == [
-            "2026/core_awards.csv",
-            "2026/core_contracting_processes.csv",
-            "2026/out_flags.csv",
-        ]
-        flags = archive.read("2026/out_flags.csv").decode()
+        # A year holds the star schema of its processes; flags and scores, relative to every process, are in full.
+        assert sorted(archive.namelist()) == ["2026/core_awards.csv", "2026/core_contracting_processes.csv"]
         processes = archive.read("2026/core_contracting_processes.csv").decode()
         # Member times follow the rows (the latest compiled release), never the clock; none here: the ZIP epoch.
         assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in archive.infolist())
-    assert flags.splitlines() == ["indicator,unit,unit_id,ocid,value", "R018,process,o2,o2,1.0"]
     assert processes.splitlines()[1].startswith('o2,2026,"=HYPERLINK(""x"")"')
     with zipfile.ZipFile(tmp_path / "flat" / "2025.csv.zip") as archive:
         assert archive.read("2025/core_awards.csv").decode().splitlines()[1] == "o1,2025,2025-03-01T16:00:00Z"
