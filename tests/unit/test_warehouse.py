@@ -77,7 +77,7 @@ def test_each_night_equals_a_full_rebuild_byte_for_byte(nightly, tmp_path: Path)
 
 def test_unchanged_partitions_are_hard_links_of_the_night_before(nightly) -> None:  # type: ignore[no-untyped-def]
     settings, summaries = nightly
-    before, after = (pipeline.warehouse_dir(settings, night) / "parquet" for night in NIGHTS[-2:])
+    before, after = (pipeline.warehouse_dir(settings, night) for night in NIGHTS[-2:])
     linked = [
         path
         for path in after.rglob("part-0.parquet")
