@@ -37,13 +37,15 @@ PROGRESS_RECORDS = 200_000  # records between progress lines
 _BIDS_SCHEMA = pa.schema(
     [("seq", pa.int64()), ("numero", pa.string()), ("expediente", pa.string()), ("record", pa.binary())]
 )
-# Groups in the order of their first bid, bids in input order inside a group: the in-memory dict's order.
+# Each bid with the position of its procedure's first bid; sorted by (first, seq): groups in the order of their
+# first bid, bids in input order inside a group (the in-memory dict's order).
 GROUPED_BIDS_SQL = """
-    SELECT g.first, b.record
-    FROM read_parquet(?) AS b
-    JOIN (SELECT numero, expediente, min(seq) AS first FROM read_parquet(?) GROUP BY numero, expediente) AS g
-      USING (numero, expediente)
-    ORDER BY g.first, b.seq
+    COPY (
+        SELECT g.first, b.seq, b.record
+        FROM read_parquet(?) AS b
+        JOIN (SELECT numero, expediente, min(seq) AS first FROM read_parquet(?) GROUP BY numero, expediente) AS g
+          USING (numero, expediente)
+    ) TO ? (FORMAT parquet, COMPRESSION zstd)
 """
 
 
@@ -83,20 +85,22 @@ class SpilledBidGroups:
         if self.writer is None:
             return
         self.writer.close()
+        firsts = self.folder / "firsts.parquet"
         with spill.sorting_connection(self.folder / "sort") as con:
-            params = [str(self.path), str(self.path)]
-            reader = spill.sorted_batches(con, GROUPED_BIDS_SQL, params, self.folder, SPILL_ROWS)
-            current = -1
-            group: list[dict[str, Any]] = []
-            for batch in reader:
-                for first, body in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
-                    if first != current and group:
-                        yield group
-                        group = []
-                    current = first
-                    group.append(jsonio.loads(body))
-            if group:
-                yield group
+            con.execute(GROUPED_BIDS_SQL, [str(self.path), str(self.path), str(firsts)])
+        unsorted = pq.ParquetFile(firsts).iter_batches(batch_size=SPILL_ROWS)
+        current = -1
+        group: list[dict[str, Any]] = []
+        for batch in spill.external_sort(unsorted, ["first", "seq"], self.folder):
+            for first, body in zip(batch.column("first").to_pylist(), batch.column("record").to_pylist(), strict=True):
+                if first != current and group:
+                    yield group
+                    group = []
+                current = first
+                group.append(jsonio.loads(body))
+        if group:
+            yield group
+        firsts.unlink()
 
 
 def _counted(records: Iterable[tuple[str, dict[str, Any]]], counts: dict[str, int], key: str) -> Iterator[Any]:

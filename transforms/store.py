@@ -116,7 +116,7 @@ def _sha256(path: Path) -> str:
 
 
 _SPILL_SCHEMA = pa.schema([("seq", pa.int64()), *RELEASE_SCHEMA])
-SORT_RELEASES_SQL = "SELECT ocid, release_id, date, release FROM read_parquet(?) ORDER BY ocid, date, release_id, seq"
+SORT_KEYS = ["ocid", "date", "release_id"]  # ties keep their input order
 
 
 def _spill_releases(releases: Iterable[dict[str, Any]], target: Path) -> int:
@@ -167,7 +167,7 @@ class Store:
         """Replace an interval's releases, sorted by (ocid, date, id); return how many were written.
 
         Any number of releases, in bounded memory: they are spilled to a Parquet file as they come, sorted by
-        DuckDB out of core (ties keep their input order) and written in row groups of ``ROW_GROUP``.
+        an external merge sort (ties keep their input order) and written in row groups of ``ROW_GROUP``.
         """
         path = self.releases_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,12 +177,11 @@ class Store:
             written = 0
             with pq.ParquetWriter(work / path.name, RELEASE_SCHEMA, compression="zstd") as writer:
                 if spilled:
-                    with spill.sorting_connection(work / "sort") as con:
-                        params = [str(work / "spill.parquet")]
-                        batches = spill.sorted_batches(con, SORT_RELEASES_SQL, params, work, ROW_GROUP)
-                        for table in spill.exact_batches(batches, ROW_GROUP, RELEASE_SCHEMA):
-                            writer.write_table(table, row_group_size=ROW_GROUP)
-                            written += table.num_rows
+                    unsorted = pq.ParquetFile(work / "spill.parquet").iter_batches(batch_size=ROW_GROUP)
+                    batches = spill.external_sort(unsorted, SORT_KEYS, work)
+                    for table in spill.exact_batches(batches, ROW_GROUP, RELEASE_SCHEMA):
+                        writer.write_table(table, row_group_size=ROW_GROUP)
+                        written += table.num_rows
                 else:  # one empty row group, as pyarrow writes an empty table
                     writer.write_table(RELEASE_SCHEMA.empty_table(), row_group_size=ROW_GROUP)
             if written != spilled:

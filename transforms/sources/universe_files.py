@@ -11,9 +11,9 @@ Layout of a universe folder::
 
 The generator is the one :func:`~transforms.sources.simulator.simulate` runs, so the folder holds exactly the
 records of the in-memory universe of the same config. While procedures are generated, records are spilled unsorted
-to one Parquet file per stage; then DuckDB sorts each stage out of core under a memory limit. Cross-procedure state
-stays in the generator and is small (entities, counters, the favourites' outcomes); nothing here grows with the
-records but the files.
+to one Parquet file per stage; then each stage is sorted out of core (:func:`transforms.spill.external_sort`).
+Cross-procedure state stays in the generator and is small (entities, counters, the favourites' outcomes); nothing
+here grows with the records but the files.
 
 The in-memory universe orders records by their ``actualizado`` text and the files by the instant it names; the two
 orders agree for the simulator's stamps (office hours, so one UTC offset per local day), and the stage API pages by
@@ -33,7 +33,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -46,8 +45,7 @@ log = logging.getLogger(__name__)
 STAGE_SCHEMA = pa.schema([("instant", pa.float64()), ("id", pa.string()), ("record", pa.binary())])
 ROW_GROUP = 2_048  # rows per row group of a sorted stage file: a page reads a few groups, never the file
 SPILL_ROWS = 10_000  # buffered records per stage before they are spilled
-# The sort reads back ids and instants; the record bytes ride along untouched.
-SORT_SQL = "SELECT instant, id, record FROM read_parquet(?) ORDER BY instant, id"
+SORT_KEYS = ["instant", "id"]  # the record bytes ride along untouched
 
 
 def epoch(stamp: str) -> float:
@@ -112,12 +110,13 @@ class _SpillSink:
         self.truth_file.close()
 
 
-def _sort_stage(con: duckdb.DuckDBPyConnection, spilled: Path, target: Path) -> int:
+def _sort_stage(spilled: Path, target: Path) -> int:
     """Write one stage's spilled records to ``target`` sorted by (instant, id); return how many."""
     written = 0
     with pq.ParquetWriter(target, STAGE_SCHEMA, compression="zstd") as writer:
         if spilled.exists():
-            reader = spill.sorted_batches(con, SORT_SQL, [str(spilled)], spilled.parent, ROW_GROUP)
+            unsorted = pq.ParquetFile(spilled).iter_batches(batch_size=SPILL_ROWS)
+            reader = spill.external_sort(unsorted, SORT_KEYS, spilled.parent)
             for table in spill.exact_batches(reader, ROW_GROUP, STAGE_SCHEMA):
                 writer.write_table(table, row_group_size=ROW_GROUP)
                 written += table.num_rows
@@ -143,12 +142,11 @@ def write_universe(config: SimulationConfig, folder: Path) -> StoredUniverse:
         log.info("generated %s records in %.1f s; sorting each stage", f"{total:,}", _since(started))
         jsonio.write_jsonl(staging / "buyers.jsonl", buyers)
         jsonio.write_jsonl(staging / "suppliers.jsonl", suppliers)
-        with spill.sorting_connection(staging / "spill" / "sort") as con:
-            for stage in STAGES:
-                written = _sort_stage(con, sink.spill_path(stage), staging / "stages" / f"{stage}.parquet")
-                if written != sink.counts[stage]:
-                    raise SourceError(f"{stage}: generated {sink.counts[stage]} records but sorted {written}")
-                log.info("sorted %s %s records (%.1f s so far)", f"{written:,}", stage, _since(started))
+        for stage in STAGES:
+            written = _sort_stage(sink.spill_path(stage), staging / "stages" / f"{stage}.parquet")
+            if written != sink.counts[stage]:
+                raise SourceError(f"{stage}: generated {sink.counts[stage]} records but sorted {written}")
+            log.info("sorted %s %s records (%.1f s so far)", f"{written:,}", stage, _since(started))
         shutil.rmtree(staging / "spill")
         jsonio.write_json(staging / "config.json", config.to_dict())
         jsonio.swap_dir(staging, folder)
