@@ -148,16 +148,12 @@ def observe_step(folder: Path) -> dict[str, Any]:
 
 def decide_step(folder: Path) -> dict[str, Any]:
     """Score the observations and core tables of ``folder`` through DuckDB views over their Parquet files."""
-    import duckdb
-
     from models.scoring import OBSERVATION_SCHEMAS, score_observed
+    from transforms.pipeline import SCORE_MEMORY
+    from transforms.store import connect
 
     started = time.perf_counter()
-    with duckdb.connect() as con:
-        # As the pipeline should: DuckDB hands freed memory back to the system instead of keeping it for later.
-        con.execute("SET allocator_background_threads = true")
-        con.execute("SET allocator_flush_threshold = '32MB'")
-        con.execute("SET enable_progress_bar = false")
+    with connect(SCORE_MEMORY) as con:  # as the pipeline's score step connects
         # Names are this module's constants and the registry's table names, never user input.
         for name in CORE:
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{folder / 'core' / name}.parquet')")

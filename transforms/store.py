@@ -43,10 +43,17 @@ DUCKDB_MEMORY = "1GB"  # sorts and groups past this spill to disk
 
 
 def connect(memory: str = DUCKDB_MEMORY) -> duckdb.DuckDBPyConnection:
-    """Open an in-memory DuckDB that spills to the system's temporary folder past ``memory``."""
+    """Open an in-memory DuckDB that spills to the system's temporary folder past ``memory``.
+
+    Freed memory goes back to the system as queries end (DuckDB otherwise keeps it for later queries, and a step's
+    resident memory only grows), and no progress bar is drawn on a task's log.
+    """
     con = duckdb.connect()
     con.execute("SET memory_limit = ?", [memory])
     con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "semaforo-duckdb")])
+    con.execute("SET allocator_background_threads = true")
+    con.execute("SET allocator_flush_threshold = '32MB'")
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
