@@ -10,13 +10,14 @@ as missing, so one malformed contract never raises.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from models.grouped import first_seen, flagged
-from models.indicators import Outcome, Release, amount_and_currency, fmt, lower_fence, quartiles, upper_fence
+from models.indicators import Observed, Outcome, Release, amount_and_currency, fmt, lower_fence, quartiles, upper_fence
 
 Money = tuple[float, str]
 
@@ -175,3 +176,20 @@ def fence_by_method(
             explanation=f"{describe} of {fmt(row['days'])} days, {'below' if side == 'lower' else 'above'} the {kind} "
             f"of {fmt(limit)} days",
         )
+
+
+Explain = Callable[[dict[str, Any]], str]
+
+
+def flag_above(
+    observed: Observed, table: str, column: str, columns: str, threshold: float, explain: Explain
+) -> Outcome:
+    """Flag each process whose observation ``column`` in ``table`` exceeds ``threshold``, worded by ``explain``.
+
+    ``columns`` are the observation's columns to read (as ``o.name``); ``explain`` words one flagged row.
+    """
+    outcome = Outcome()
+    rows = observed.joined(table, columns)
+    for row in flagged(rows, rows.column(column).to_numpy() > threshold):
+        outcome.flag("OCID", row["ocid"], row[column], threshold=threshold, explanation=explain(row))
+    return outcome

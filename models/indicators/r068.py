@@ -18,10 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from models.grouped import flagged
 from models.indicators import Indicator, Observed, Outcome, fmt, register
 from models.indicators.observations import Observation, Row, Views, register_observation
-from models.indicators.postaward import money, objects
+from models.indicators.postaward import flag_above, money, objects
 from models.indicators.settings import decimal
 
 
@@ -59,21 +58,17 @@ PAYMENTS = register_observation(
 )
 
 
+def _explain(row: dict[str, Any]) -> str:
+    return (
+        f"contract {row['contract_id']} paid {fmt(row['paid_amount'])} {row['currency']} on a value "
+        f"of {fmt(row['contract_amount'])} (ratio {fmt(row['ratio'])})"
+    )
+
+
 def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes whose payments exceed a contract's value."""
-    outcome = Outcome()
-    threshold: float = options["threshold"]
-    rows = observed.joined(PAYMENTS.name, "o.ratio, o.contract_id, o.paid_amount, o.contract_amount, o.currency")
-    for row in flagged(rows, rows.column("ratio").to_numpy() > threshold):
-        outcome.flag(
-            "OCID",
-            row["ocid"],
-            row["ratio"],
-            threshold=threshold,
-            explanation=f"contract {row['contract_id']} paid {fmt(row['paid_amount'])} {row['currency']} on a value "
-            f"of {fmt(row['contract_amount'])} (ratio {fmt(row['ratio'])})",
-        )
-    return outcome
+    columns = "o.ratio, o.contract_id, o.paid_amount, o.contract_amount, o.currency"
+    return flag_above(observed, PAYMENTS.name, "ratio", columns, options["threshold"], _explain)
 
 
 R068 = register(

@@ -20,10 +20,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from models.grouped import flagged
 from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.observations import Observation, Row, Views, register_observation
-from models.indicators.postaward import money, objects, original_value
+from models.indicators.postaward import flag_above, money, objects, original_value
 from models.indicators.settings import decimal
 
 
@@ -59,21 +58,17 @@ INCREASES = register_observation(
 )
 
 
+def _explain(row: dict[str, Any]) -> str:
+    return (
+        f"contract {row['contract_id']} was amended from {fmt(row['original_amount'])} to "
+        f"{fmt(row['amount'])} {row['currency']} (+{pct(row['increase'])})"
+    )
+
+
 def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes with an amended active contract worth more than its award."""
-    outcome = Outcome()
-    threshold: float = options["threshold"]
-    rows = observed.joined(INCREASES.name, "o.increase, o.contract_id, o.original_amount, o.amount, o.currency")
-    for row in flagged(rows, rows.column("increase").to_numpy() > threshold):
-        outcome.flag(
-            "OCID",
-            row["ocid"],
-            row["increase"],
-            threshold=threshold,
-            explanation=f"contract {row['contract_id']} was amended from {fmt(row['original_amount'])} to "
-            f"{fmt(row['amount'])} {row['currency']} (+{pct(row['increase'])})",
-        )
-    return outcome
+    columns = "o.increase, o.contract_id, o.original_amount, o.amount, o.currency"
+    return flag_above(observed, INCREASES.name, "increase", columns, options["threshold"], _explain)
 
 
 R069 = register(

@@ -24,10 +24,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from models.grouped import flagged
 from models.indicators import Indicator, Observed, Outcome, fmt, pct, register
 from models.indicators.observations import Observation, Row, Views, register_observation
-from models.indicators.postaward import days_between, final_end, objects, original_end
+from models.indicators.postaward import days_between, final_end, flag_above, objects, original_end
 from models.indicators.settings import decimal
 
 
@@ -65,21 +64,17 @@ EXTENSIONS = register_observation(
 )
 
 
+def _explain(row: dict[str, Any]) -> str:
+    return (
+        f"contract {row['contract_id']} was extended by {fmt(row['extension_days'])} days on an "
+        f"original duration of {fmt(row['duration_days'])} days (+{pct(row['ratio'])})"
+    )
+
+
 def decide(observed: Observed, options: dict[str, Any]) -> Outcome:
     """Flag processes whose contracts were lengthened by amendments."""
-    outcome = Outcome()
-    threshold: float = options["threshold"]
-    rows = observed.joined(EXTENSIONS.name, "o.ratio, o.contract_id, o.extension_days, o.duration_days")
-    for row in flagged(rows, rows.column("ratio").to_numpy() > threshold):
-        outcome.flag(
-            "OCID",
-            row["ocid"],
-            row["ratio"],
-            threshold=threshold,
-            explanation=f"contract {row['contract_id']} was extended by {fmt(row['extension_days'])} days on an "
-            f"original duration of {fmt(row['duration_days'])} days (+{pct(row['ratio'])})",
-        )
-    return outcome
+    columns = "o.ratio, o.contract_id, o.extension_days, o.duration_days"
+    return flag_above(observed, EXTENSIONS.name, "ratio", columns, options["threshold"], _explain)
 
 
 S001 = register(
