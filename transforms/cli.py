@@ -252,24 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("simulate", lambda a: 2, "write or serve a simulated CompraNet universe")
     sim = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    w = sim.add_parser(
-        "write",
-        help="write JSON Lines stage feeds and the ground truth",
-        description="write JSON Lines stage feeds and the ground truth",
-    )
-    add_sim_args(w)
+
+    def add_sim(action: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sim.add_parser(action, help=help_text, description=help_text)
+        add_sim_args(p)
+        p.set_defaults(func=func)
+        return p
+
+    w = add_sim("write", cmd_simulate_write, "write JSON Lines stage feeds and the ground truth")
     w.add_argument("--out", required=True, help="output folder")
-    w.set_defaults(func=cmd_simulate_write)
-    st = sim.add_parser(
-        "store",
-        help="write a universe folder the stage API can serve (bounded memory, any size)",
-        description="write a universe folder the stage API can serve (bounded memory, any size)",
-    )
-    add_sim_args(st)
+    st = add_sim("store", cmd_simulate_store, "write a universe folder for the stage API (bounded memory, any size)")
     st.add_argument("--out", required=True, help="output folder (replaced)")
-    st.set_defaults(func=cmd_simulate_store)
-    s = sim.add_parser("serve", help="serve the stage API over HTTP", description="serve the stage API over HTTP")
-    add_sim_args(s)
+    s = add_sim("serve", cmd_simulate_serve, "serve the stage API over HTTP")
     s.add_argument("--universe", help="serve this folder from `simulate store` instead of simulating in memory")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
@@ -277,7 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--truncate-rate", type=float, default=0.0, help="share of responses cut short")
     s.add_argument("--throttle-rate", type=float, default=0.0, help="share of requests answered 429")
     s.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
-    s.set_defaults(func=cmd_simulate_serve)
 
     p = add("run", cmd_run, "run one pipeline step (or all) by hand for one interval")
     p.add_argument("step", choices=_Steps(), metavar="STEP", help="the step to run: %(choices)s")

@@ -511,6 +511,18 @@ def cuts(con: duckdb.DuckDBPyConnection, excel_rows: int) -> list[Cut]:
 Reuse = Callable[[str, str], "list[dict[str, Any]] | None"]
 
 
+def _entry(path: str, kind: str, cut: Cut, reused: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Describe one file of a cut: its members or sheets as reused (else filled in once written)."""
+    return {
+        "path": path,
+        "kind": kind,
+        "year": cut.year,
+        "tables": reused,
+        "fingerprint": cut.fingerprint,
+        "reused": reused is not None,
+    }
+
+
 def export(
     database: Path,
     folder: Path,
@@ -530,35 +542,14 @@ def export(
     written = []
     with tempfile.TemporaryDirectory(prefix=".flat-") as tmp, connect(database, spill or Path(tmp)) as con:
         for cut in cuts(con, excel_rows):
-            bundle = f"{cut.stem}.csv.zip"
+            bundle, book = f"{cut.stem}.csv.zip", f"{cut.stem}.xlsx"
             members = reuse(bundle, cut.fingerprint) if reuse else None
-            reused = members is not None
+            written.append(_entry(bundle, "csv-bundle", cut, members))
             if members is None:
-                members = write_bundle(con, cut.tables, folder / bundle, cut.stamp, cut.year)
-            written.append(
-                {
-                    "path": bundle,
-                    "kind": "csv-bundle",
-                    "year": cut.year,
-                    "tables": members,
-                    "fingerprint": cut.fingerprint,
-                    "reused": reused,
-                }
-            )
+                members = written[-1]["tables"] = write_bundle(con, cut.tables, folder / bundle, cut.stamp, cut.year)
             if all(member["rows"] + 1 <= excel_rows for member in members):
-                book = f"{cut.stem}.xlsx"
                 sheets = reuse(book, cut.fingerprint) if reuse else None
-                reused = sheets is not None
+                written.append(_entry(book, "workbook", cut, sheets))
                 if sheets is None:
-                    sheets = write_workbook(con, cut.tables, folder / book, cut.stamp, cut.year)
-                written.append(
-                    {
-                        "path": book,
-                        "kind": "workbook",
-                        "year": cut.year,
-                        "tables": sheets,
-                        "fingerprint": cut.fingerprint,
-                        "reused": reused,
-                    }
-                )
+                    written[-1]["tables"] = write_workbook(con, cut.tables, folder / book, cut.stamp, cut.year)
     return written

@@ -49,7 +49,7 @@ from transforms.ocds.mapping import EXTENSIONS
 from transforms.packages import OcdsResult, PackageFile, Previous, compiled_digest, link_or_copy, year_of
 from transforms.redact import redactor, text_redactor
 from transforms.settings import LIBRE_USO_MX, Settings
-from transforms.store import Store
+from transforms.store import Store, sha256
 
 __all__ = ["PackageFile", "compiled_digest", "publish", "year_of"]
 log = logging.getLogger(__name__)
@@ -182,15 +182,6 @@ def change_list(
 
 
 # -- files, checksums, descriptor -----------------------------------------------------------------------------
-def sha256(path: Path) -> str:
-    """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def files_of(folder: Path) -> list[str]:
     """Return every file of a folder as sorted relative POSIX paths."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())

@@ -114,12 +114,20 @@ def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _rows_of_ocids(files: list[str], ocids: list[str], query: str) -> list[tuple[Any, ...]]:
+    """Run ``query`` over Parquet ``files`` (its one parameter), with the ocids to find as the table ``wanted``."""
+    with duckdb.connect() as con:
+        con.register("wanted", pa.table({"ocid": pa.array(ocids, pa.string())}))
+        return con.execute(query, [files]).fetchall()
 
 
 _SPILL_SCHEMA = pa.schema([("seq", pa.int64()), *RELEASE_SCHEMA])
@@ -243,15 +251,12 @@ class Store:
         found: dict[str, list[dict[str, Any]]] = {ocid: [] for ocid in ocids}
         if not files or not ocids:
             return found
-        with duckdb.connect() as con:
-            con.register("wanted", pa.table({"ocid": ocids}))
-            # filename orders partitions (keys sort as dates); file_row_number keeps the stored order inside one.
-            rows = con.execute(
-                "SELECT r.ocid, r.release FROM read_parquet(?, filename = true, file_row_number = true) r "
-                "SEMI JOIN wanted USING (ocid) ORDER BY r.filename, r.file_row_number",
-                [files],
-            ).fetchall()
-        for ocid, text in rows:
+        # filename orders partitions (keys sort as dates); file_row_number keeps the stored order inside one.
+        query = (
+            "SELECT r.ocid, r.release FROM read_parquet(?, filename = true, file_row_number = true) r "
+            "SEMI JOIN wanted USING (ocid) ORDER BY r.filename, r.file_row_number"
+        )
+        for ocid, text in _rows_of_ocids(files, ocids, query):
             found[ocid].append(jsonio.loads(text))
         return found
 
@@ -288,7 +293,7 @@ class Store:
             os.replace(Path(tmp) / PREVIOUS, path.with_name(PREVIOUS))
             os.replace(Path(tmp) / path.name, path)
         # Later nights check, by this digest, that the partitions a warehouse snapshot was built from are unchanged.
-        _digest_path(path).write_text(_sha256(path) + "\n")
+        _digest_path(path).write_text(sha256(path) + "\n")
 
     def previous_compiled(self, key: str) -> dict[str, dict[str, Any]] | None:
         """Return the compiled releases that interval ``key`` replaced, by ocid (None if they were not kept)."""
@@ -317,7 +322,7 @@ class Store:
         sidecar = _digest_path(path)
         if sidecar.is_file() and sidecar.stat().st_mtime_ns >= path.stat().st_mtime_ns:
             return sidecar.read_text().strip()
-        return _sha256(path)
+        return sha256(path)
 
     def compiled_keys(self, up_to: str, after: str | None = None) -> list[str]:
         """Return the keys that have a compiled delta, up to ``up_to`` (and after ``after``, if given)."""
@@ -339,14 +344,11 @@ class Store:
         files = [str(self.compiled_path(k)) for k in self.compiled_keys(up_to)] if up_to is not None else []
         if not files or not wanted:
             return {}
-        with duckdb.connect() as con:
-            con.register("wanted", pa.table({"ocid": wanted}))
-            rows = con.execute(
-                "SELECT ocid, arg_max(compiled, filename) FROM read_parquet(?, filename = true) "
-                "SEMI JOIN wanted USING (ocid) GROUP BY ocid",
-                [files],
-            ).fetchall()
-        return {ocid: jsonio.loads(text) for ocid, text in rows}
+        query = (
+            "SELECT ocid, arg_max(compiled, filename) FROM read_parquet(?, filename = true) "
+            "SEMI JOIN wanted USING (ocid) GROUP BY ocid"
+        )
+        return {ocid: jsonio.loads(text) for ocid, text in _rows_of_ocids(files, wanted, query)}
 
     def touched_ocids(self, up_to: str, after: str | None = None) -> list[str]:
         """Return the ocids that got a new compiled release in a key in ``(after, up_to]``, sorted."""
