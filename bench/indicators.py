@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from models.competition import TABLES
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 PREFIX = "ocds-sem4f0"
@@ -46,17 +48,8 @@ LEAP_CYCLE_DAYS = 1461  # four years, one of them leap: a date moved by 4·k yea
 SEED = 11
 BASE = 100_000  # processes simulated at most: the simulator holds ~6 GB at 100k procedures
 START, END = dt.date(2023, 1, 1), dt.date(2026, 12, 31)
-# The core tables scoring reads (models.competition.TABLES and the organization map).
-CORE = (
-    "core_contracting_processes",
-    "core_tender_items",
-    "core_bids",
-    "core_awards",
-    "core_award_suppliers",
-    "core_contracts",
-    "core_amendments",
-    "core_organization_map",
-)
+# The core tables scoring reads.
+CORE = (*TABLES, "core_organization_map")
 DATE_TIME = re.compile(rb"(\d{4})(-\d\d-\d\dT)")
 
 
