@@ -362,10 +362,9 @@ def main() -> int:
             print(f"--- pipeline, {procedures:,} simulated procedures", flush=True)
             sizes.append(pipeline.run_size(procedures, Path(args.schema_dir), Path(work)))
             print(pipeline.to_markdown({"sizes": sizes[-1:]}), flush=True)
-    if sizes or "pipeline" not in previous:
-        results["pipeline"] = {"sizes": sizes, "slopes": pipeline.slopes(sizes)}
-    else:
-        results["pipeline"] = previous["pipeline"]
+    # Sizes measured now replace their previous results; the other sizes keep theirs (each says when it was measured).
+    sizes = pipeline.merged(previous.get("pipeline", {}).get("sizes", []), sizes)
+    results["pipeline"] = {"sizes": sizes, "slopes": pipeline.slopes(sizes)}
     if args.indicator_sizes:
         from bench import indicators
 

@@ -98,6 +98,8 @@ def run_size(procedures: int, schema_dir: Path, work: Path) -> dict[str, Any]:
     nightly_empty = sum(step["seconds"] for step in on_empty.values())
     return {
         "procedures": procedures,
+        "measured": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "days": days,
         "stage_records": sum(universe.count().values()),
         "releases": report["normalize"]["releases_out"],
@@ -117,6 +119,13 @@ def run_size(procedures: int, schema_dir: Path, work: Path) -> dict[str, Any]:
             "ratio": round(nightly_history / nightly_empty, 2) if nightly_empty else None,
         },
     }
+
+
+def merged(previous: list[dict[str, Any]], measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the sizes measured now, with the previous results of the sizes not measured again, by size."""
+    by_size = {size["procedures"]: size for size in previous}
+    by_size.update({size["procedures"]: size for size in measured})
+    return [by_size[n] for n in sorted(by_size)]
 
 
 def slopes(sizes: list[dict[str, Any]]) -> dict[str, float]:
@@ -147,8 +156,8 @@ def to_markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "| processes | full rebuild s | peak MiB | nightly on history s | nightly on empty s | ratio | "
-        "indicators MB/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "indicators MB/s | measured (load average) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for size in results["sizes"]:
         n = size["nightly"]
@@ -156,7 +165,8 @@ def to_markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| {size['processes']:,} | {rebuild['seconds']:.1f} | {rebuild['peak_mib']:.0f} | "
             f"{n['on_history_seconds']:.1f} | {n['on_empty_seconds']:.1f} | {n['ratio']} | "
-            f"{size['indicators_mb_per_second']} |"
+            f"{size['indicators_mb_per_second']} | {size.get('measured', '?')[:16]} "
+            f"({', '.join(str(x) for x in size.get('load_average', []))}) |"
         )
     if results.get("slopes"):
         lines += [

@@ -7,7 +7,9 @@ Layout under the data root::
     raw/<source>/<key>/                  landed pages + manifest.json (extract)
     releases/<source>/<key>/             releases.parquet, quarantine.jsonl.gz (normalize)
     compiled/<source>/<key>/             compiled.parquet: the processes touched in this interval (compile)
-    warehouse/<key>/                     parquet/<table>/year=YYYY/*.parquet + semaforo.duckdb (tables, score)
+                                         + previous.parquet, what they replaced
+    warehouse/<key>/                     parquet/<table>/year=YYYY/*.parquet, observations/, manifest.json
+                                         + semaforo.duckdb (tables, score)
     checks/<key>/validation.json         schema validation report (validate)
     publish/<key>/, publish/latest       the publication (publish)
     reports/<key>/<step>.json            what each step did
