@@ -208,21 +208,41 @@ def build_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=final.parent))  # one per run: runs may overlap
     try:
         summary = warehouse.build(store(settings), final.parent, interval, staging, _observer())
-        if (final / "parquet").exists():  # keep tables later steps own (out_checks, out_flags) until they rewrite them
-            for own in (final / "parquet").iterdir():
-                if not own.name.startswith(".") and not (staging / "parquet" / own.name).exists():
-                    shutil.copytree(own, staging / "parquet" / own.name, copy_function=os.link)
-        for kept in ("semaforo.duckdb", "semaforo.duckdb.inputs", "data_docs"):  # replaced by later steps
-            if (final / kept).is_dir():
-                shutil.copytree(final / kept, staging / kept, copy_function=os.link)
-            elif (final / kept).exists():
-                os.link(final / kept, staging / kept)
-        staging.chmod(0o755)
-        jsonio.swap_dir(staging, final)
+        # Not while another run of this night checks or scores it; not at all if that run built the same snapshot.
+        with warehouse.lock(final, exclusive=True):
+            summary["kept_existing"] = warehouse.same_snapshot(staging, final)
+            if not summary["kept_existing"]:
+                _swap_snapshot(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure
     summary["snapshots_removed"] = warehouse.prune(final.parent, interval.key, settings.keep_snapshots)
     return summary
+
+
+def _swap_snapshot(staging: Path, final: Path) -> None:
+    """Swap a new snapshot in, with what later steps added to the old one (checks, scores, DuckDB) until they rerun."""
+    if (final / "parquet").exists():
+        for own in (final / "parquet").iterdir():
+            if not own.name.startswith(".") and not (staging / "parquet" / own.name).exists():
+                shutil.copytree(own, staging / "parquet" / own.name, copy_function=os.link)
+    for kept in ("semaforo.duckdb", "semaforo.duckdb.inputs", "data_docs"):
+        if (final / kept).is_dir():
+            shutil.copytree(final / kept, staging / kept, copy_function=os.link)
+        elif (final / kept).exists():
+            os.link(final / kept, staging / kept)
+    staging.chmod(0o755)
+    jsonio.swap_dir(staging, final)
+
+
+def _on_snapshot(func: F) -> F:
+    """Run a step that reads or adds to the night's snapshot under its shared lock (see ``warehouse.lock``)."""
+
+    @wraps(func)
+    def wrapper(settings: Settings, interval: Interval) -> Any:
+        with warehouse.lock(warehouse_dir(settings, interval.key), exclusive=False):
+            return func(settings, interval)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _observer() -> warehouse.Observer:
@@ -233,6 +253,7 @@ def _observer() -> warehouse.Observer:
 
 
 @step
+@_on_snapshot
 def check_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Run the Great Expectations suites and cross-table checks; store ``out_checks``; stop on a blocking failure."""
     from transforms import quality
@@ -276,6 +297,7 @@ def _store_checks(folder: Path, rows: list[dict[str, Any]]) -> None:
 
 
 @step
+@_on_snapshot
 def score(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Score every process as of this night: red flags, risk index, buyer and supplier scores, competitiveness."""
     from models.scoring import score_observed
@@ -297,6 +319,7 @@ def score(settings: Settings, interval: Interval) -> dict[str, Any]:
 
 
 @step
+@_on_snapshot
 def publish(settings: Settings, interval: Interval) -> dict[str, Any]:
     """Publish OCDS packages, flat files, Parquet, DuckDB, flags, the change list, the page and datapackage.json."""
     return publishing.publish(settings, interval, store(settings), warehouse_dir(settings, interval.key))

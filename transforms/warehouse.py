@@ -27,6 +27,8 @@ is bounded by the chunk size and the largest year partition, not by the history.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import filecmp
 import logging
 import os
 import re
@@ -449,7 +451,38 @@ def prune(root: Path, key: str, keep: int) -> list[str]:
     removed = dated[:-keep] if len(dated) > keep else []
     for old in removed:
         shutil.rmtree(root / old, ignore_errors=True)
+        (root / f".{old}.lock").unlink(missing_ok=True)
     return removed
+
+
+@contextlib.contextmanager
+def lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold a night's snapshot lock: shared while a step reads or adds to it, exclusive while it is replaced.
+
+    Overlapping backfills may build the same night twice; without it, one run's swap would pull the folder from
+    under the other's checks or scores. An advisory ``flock`` on ``.<key>.lock`` beside the snapshot: local (or
+    lock-aware) file systems only.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(f".{folder.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield  # closing the handle releases the lock
+
+
+def same_snapshot(built: Path, existing: Path) -> bool:
+    """Whether ``existing`` holds the tables and observations just ``built`` (a night built twice), byte for byte."""
+    if not (existing / MANIFEST).is_file():
+        return False
+    if jsonio.read_json(existing / MANIFEST).get("compiled") != jsonio.read_json(built / MANIFEST).get("compiled"):
+        return False
+    for kind in ("parquet", "observations"):
+        for path in sorted((built / kind).rglob("*")) if (built / kind).is_dir() else []:
+            twin = existing / path.relative_to(built)
+            if path.is_file() and not (
+                twin.is_file() and (os.path.samefile(path, twin) or filecmp.cmp(path, twin, shallow=False))
+            ):
+                return False
+    return True
 
 
 @contextlib.contextmanager

@@ -154,3 +154,37 @@ def test_observations_are_kept_like_the_tables(nightly, tmp_path: Path) -> None:
     observed = [row for path in nightly_obs for row in pq.read_table(path).to_pylist()]
     awards = tables.read_table(root / NIGHTS[-1] / "parquet", "core_awards")
     assert sum(row["awards"] for row in observed) == awards.num_rows
+
+
+def test_a_night_built_again_keeps_its_snapshot_and_a_changed_one_is_swapped(nightly, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = nightly
+    shutil.copytree(settings.data_root, tmp_path / "data", symlinks=True)
+    again = settings.model_copy(update={"data_root": tmp_path / "data"})
+    folder = pipeline.warehouse_dir(again, NIGHTS[-1])
+    before = _parquet(folder)
+    assert pipeline.build_tables(again, Interval.for_day(NIGHTS[-1]))["kept_existing"]  # as a racing backfill would
+    assert _parquet(folder) == before
+    rebuilt = tmp_path / "rebuilt"
+    shutil.copytree(folder, rebuilt)
+    assert warehouse.same_snapshot(rebuilt, folder)
+    changed = next((rebuilt / "parquet").rglob("*.parquet"))
+    changed.write_bytes(changed.read_bytes() + b"x")
+    assert not warehouse.same_snapshot(rebuilt, folder)
+
+
+def test_replacing_a_snapshot_waits_for_the_steps_that_read_it(tmp_path: Path) -> None:
+    import threading
+
+    folder = tmp_path / "warehouse" / "2026-01-01"
+    replaced = threading.Event()
+
+    def replace() -> None:
+        with warehouse.lock(folder, exclusive=True):
+            replaced.set()
+
+    with warehouse.lock(folder, exclusive=False), warehouse.lock(folder, exclusive=False):  # two readers at once
+        thread = threading.Thread(target=replace)
+        thread.start()
+        assert not replaced.wait(0.3)
+    thread.join(5)
+    assert replaced.is_set()
