@@ -328,9 +328,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--indicator-sizes",
-        default="",
+        default="100000",
         help="comma-separated numbers of contracting processes for the scoring benchmark (bench.indicators), e.g. "
-        "100000,1000000; empty skips it",
+        "100000,1000000 (1M takes long); empty skips it",
     )
     default_schema = os.environ.get("SEMAFORO_OCDS_SCHEMA_DIR", "")
     parser.add_argument("--schema-dir", default=default_schema, help="folder with the OCDS 1.1.5 schema files")
@@ -370,12 +370,19 @@ def main() -> int:
 
         with tempfile.TemporaryDirectory(prefix="semaforo-bench-indicators-") as work:
             counts = [int(s) for s in args.indicator_sizes.split(",") if s]
-            results["indicators"] = indicators.run(counts, Path(args.schema_dir), indicators.BASE, Path(work))
+            fresh = indicators.run(counts, Path(args.schema_dir), indicators.BASE, Path(work))
+        kept = pipeline.merged(previous.get("indicators", {}).get("sizes", []), fresh["sizes"], "processes")
+        results["indicators"] = {**fresh, "sizes": kept, "slopes": indicators.slopes(kept)}
         print(indicators.to_markdown(results["indicators"]), flush=True)
     elif "indicators" in previous:
         results["indicators"] = previous["indicators"]
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (HERE / "results.md").write_text(to_markdown(results) + "\n" + pipeline.to_markdown(results["pipeline"]))
+    markdown = to_markdown(results) + "\n" + pipeline.to_markdown(results["pipeline"])
+    if "indicators" in results:
+        from bench import indicators
+
+        markdown += "\n" + indicators.to_markdown(results["indicators"])
+    (HERE / "results.md").write_text(markdown)
     if sizes:
         pipeline.plot(results["pipeline"], HERE / "results.png")
     print(f"wrote {HERE / 'results.json'}, {HERE / 'results.md'} and {HERE / 'results.png'}")

@@ -121,10 +121,12 @@ def run_size(procedures: int, schema_dir: Path, work: Path) -> dict[str, Any]:
     }
 
 
-def merged(previous: list[dict[str, Any]], measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return the sizes measured now, with the previous results of the sizes not measured again, by size."""
-    by_size = {size["procedures"]: size for size in previous}
-    by_size.update({size["procedures"]: size for size in measured})
+def merged(
+    previous: list[dict[str, Any]], measured: list[dict[str, Any]], key: str = "procedures"
+) -> list[dict[str, Any]]:
+    """Return the sizes measured now, with the previous results of the sizes not measured again, by ``key``."""
+    by_size = {size[key]: size for size in previous}
+    by_size.update({size[key]: size for size in measured})
     return [by_size[n] for n in sorted(by_size)]
 
 
