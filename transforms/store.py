@@ -38,6 +38,7 @@ RELEASE_SCHEMA = pa.schema(
 COMPILED_SCHEMA = pa.schema([("ocid", pa.string()), ("compiled", pa.string())])
 ROW_GROUP = 20_000
 BATCH = 5_000  # releases (or ocids) held in memory at a time when streaming a partition
+LATEST_OCIDS = 50_000  # ocids per query when reading the latest compiled releases of many partitions
 PREVIOUS = "previous.parquet"  # beside compiled.parquet: the compiled releases it replaced
 DUCKDB_MEMORY = "1GB"  # sorts and groups past this spill to disk
 
@@ -370,17 +371,29 @@ class Store:
 
     @staticmethod
     def _latest(files: list[str]) -> Iterator[dict[str, Any]]:
-        """Yield each ocid's compiled release from the latest of ``files`` that holds it, ordered by ocid."""
+        """Yield each ocid's compiled release from the latest of ``files`` that holds it, ordered by ocid.
+
+        A range of ``LATEST_OCIDS`` ocids at a time: one query over the whole history held every compiled release
+        in DuckDB's aggregate at once (out of memory at 1M processes under 1 GB). Each partition is sorted by ocid,
+        so Parquet statistics skip the row groups outside a range.
+        """
         if not files:
             return
         with connect() as con:
-            cursor = con.execute(
-                "SELECT arg_max(compiled, filename) FROM read_parquet(?, filename = true) GROUP BY ocid ORDER BY ocid",
-                [files],
-            )
-            while batch := cursor.fetchmany(5000):
-                for (text,) in batch:
-                    yield jsonio.loads(text)
+            ocids = [
+                o
+                for (o,) in con.execute("SELECT DISTINCT ocid FROM read_parquet(?) ORDER BY ocid", [files]).fetchall()
+            ]
+            for start in range(0, len(ocids), LATEST_OCIDS):
+                bounds = [ocids[start], ocids[min(start + LATEST_OCIDS, len(ocids)) - 1]]
+                cursor = con.execute(
+                    "SELECT arg_max(compiled, filename) FROM read_parquet(?, filename = true) "
+                    "WHERE ocid BETWEEN ? AND ? GROUP BY ocid ORDER BY ocid",
+                    [files, *bounds],
+                )
+                while batch := cursor.fetchmany(BATCH):
+                    for (text,) in batch:
+                        yield jsonio.loads(text)
 
     def count_compiled(self, up_to: str) -> int:
         """Return the number of processes in the compiled state as of ``up_to``."""
