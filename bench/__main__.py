@@ -349,12 +349,14 @@ def main() -> int:
             schema_path(load_settings(), name)
     # A section that is not run keeps its previous results, so that either can be rerun on its own.
     previous = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else {}
+    from bench import pipeline
+
     ocds_sizes = [int(s) for s in args.sizes.split(",") if s]
     if ocds_sizes:
         results = run(ocds_sizes, Path(args.schema_dir), args.jsonschema_max)
+        results["sizes"] = pipeline.merged(previous.get("sizes", []), results["sizes"], "releases")
     else:
         results = {key: previous[key] for key in ("machine", "date", "sizes") if key in previous}
-    from bench import pipeline
 
     with tempfile.TemporaryDirectory(prefix="semaforo-bench-") as work:
         sizes = []
