@@ -159,3 +159,14 @@ def test_a_large_dataset_is_validated_file_by_file_with_the_same_results(
             got = results[check_id]
             assert (got.status, got.checked, got.failing) == (expected.status, expected.checked, expected.failing)
     assert results["core_contracts.columns"].status == "passed"
+
+
+def test_validated_frames_are_not_kept(bad_run) -> None:  # type: ignore[no-untyped-def]
+    """GX keeps every batch's data frame unless told; a million processes then held 5.6 GB."""
+    from expectations.suites import SuiteRunner
+
+    runner = SuiteRunner()
+    frame = bad_run[2].to_pandas()
+    runner.validate("core_contracts", frame, [spec for spec in build_suite("core_contracts") if spec.columns][:2])
+    batches = runner.source.get_execution_engine().batch_manager
+    assert not batches.batch_data_cache and not batches.batch_cache
