@@ -131,6 +131,13 @@ def _rows_of_ocids(files: list[str], ocids: list[str], query: str) -> list[tuple
         return con.execute(query, [files]).fetchall()
 
 
+def _distinct_ocids(con: duckdb.DuckDBPyConnection, files: list[str]) -> list[str]:
+    """Return the ocids held in Parquet ``files``, sorted, each once."""
+    return [
+        ocid for (ocid,) in con.execute("SELECT DISTINCT ocid FROM read_parquet(?) ORDER BY ocid", [files]).fetchall()
+    ]
+
+
 _SPILL_SCHEMA = pa.schema([("seq", pa.int64()), *RELEASE_SCHEMA])
 SORT_KEYS = ["ocid", "date", "release_id"]  # ties keep their input order
 
@@ -356,9 +363,8 @@ class Store:
         files = [str(self.compiled_path(k)) for k in self.compiled_keys(up_to, after)]
         if not files:
             return []
-        with duckdb.connect() as con:
-            rows = con.execute("SELECT DISTINCT ocid FROM read_parquet(?) ORDER BY ocid", [files]).fetchall()
-        return [ocid for (ocid,) in rows]
+        with connect() as con:
+            return _distinct_ocids(con, files)
 
     def iter_compiled_since(self, up_to: str, after: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield, ordered by ocid, the compiled state as of ``up_to`` of the ocids touched in ``(after, up_to]``."""
@@ -380,10 +386,7 @@ class Store:
         if not files:
             return
         with connect() as con:
-            ocids = [
-                o
-                for (o,) in con.execute("SELECT DISTINCT ocid FROM read_parquet(?) ORDER BY ocid", [files]).fetchall()
-            ]
+            ocids = _distinct_ocids(con, files)
             for start in range(0, len(ocids), LATEST_OCIDS):
                 bounds = [ocids[start], ocids[min(start + LATEST_OCIDS, len(ocids)) - 1]]
                 cursor = con.execute(
