@@ -14,6 +14,7 @@ ocids (simulating a million releases takes several GB of memory).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import filecmp
 import json
@@ -26,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from transforms.pipeline import STEPS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -332,6 +335,22 @@ def main() -> int:
         help="comma-separated numbers of contracting processes for the scoring benchmark (bench.indicators), e.g. "
         "100000,1000000 (1M takes long); empty skips it",
     )
+    parser.add_argument(
+        "--work",
+        default="",
+        help="keep the pipeline benchmark's simulated universes and data roots in this folder (default: a temporary "
+        "one, deleted at the end)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --work: reuse its universe and skip the pipeline steps already measured there",
+    )
+    parser.add_argument(
+        "--rerun-from",
+        choices=STEPS,
+        help="with --work: measure this step of the full rebuild and every later one again, and both nights",
+    )
     default_schema = os.environ.get("SEMAFORO_OCDS_SCHEMA_DIR", "")
     parser.add_argument("--schema-dir", default=default_schema, help="folder with the OCDS 1.1.5 schema files")
     args = parser.parse_args()
@@ -358,11 +377,17 @@ def main() -> int:
     else:
         results = {key: previous[key] for key in ("machine", "date", "sizes") if key in previous}
 
-    with tempfile.TemporaryDirectory(prefix="semaforo-bench-") as work:
+    if (args.resume or args.rerun_from) and not args.work:
+        parser.error("--resume and --rerun-from need --work")
+    with contextlib.ExitStack() as stack:
+        work = args.work or stack.enter_context(tempfile.TemporaryDirectory(prefix="semaforo-bench-"))
+        Path(work).mkdir(parents=True, exist_ok=True)
         sizes = []
         for procedures in [int(s) for s in args.pipeline_sizes.split(",") if s]:
             print(f"--- pipeline, {procedures:,} simulated procedures", flush=True)
-            sizes.append(pipeline.run_size(procedures, Path(args.schema_dir), Path(work)))
+            sizes.append(
+                pipeline.run_size(procedures, Path(args.schema_dir), Path(work), args.resume, args.rerun_from)
+            )
             print(pipeline.to_markdown({"sizes": sizes[-1:]}), flush=True)
     # Sizes measured now replace their previous results; the other sizes keep theirs (each says when it was measured).
     sizes = pipeline.merged(previous.get("pipeline", {}).get("sizes", []), sizes)

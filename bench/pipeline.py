@@ -4,6 +4,11 @@ scaling, and what a nightly run costs on top of an empty history versus on top o
 Each step runs as its own ``semaforo run STEP`` process (so its peak resident memory can be read), first over the
 whole simulated history as one interval (a full rebuild), then for one more night on top of it, then for the same
 night in an empty data root.
+
+A size of a million processes takes over an hour, so a run can be resumed: each step's measurement is recorded in
+``<work>/progress-<size>.json`` as it ends, and ``resume=True`` (``--work DIR --resume``) skips the steps recorded
+there and reuses the simulated universe. ``rerun_from=STEP`` measures that history step and every later one again
+(after a change to them), and the two nights with them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from transforms import jsonio
 from transforms.pipeline import STEPS
 from transforms.sources.simulator import SimulationConfig
 from transforms.sources.stage_api import serve_in_thread
-from transforms.sources.universe_files import write_universe
+from transforms.sources.universe_files import StoredUniverse, write_universe
 
 BIN = Path(sys.executable).parent
 PEAK = (
@@ -45,8 +50,30 @@ def _run_step(step: str, env: dict[str, str], date: dt.date, until: dt.date | No
     return {"seconds": round(seconds, 2), "peak_mib": round(int(result.stderr.split()[-1]) / 1024, 1)}
 
 
-def _pipeline(env: dict[str, str], date: dt.date, until: dt.date | None = None) -> dict[str, dict[str, float]]:
-    return {step: _run_step(step, env, date, until) for step in STEPS}
+class Progress:
+    """The measurements of one size so far, written to a file after every step so that a run can be resumed."""
+
+    def __init__(self, path: Path, resume: bool, rerun_from: str | None) -> None:
+        self.path = path
+        self.phases: dict[str, Any] = jsonio.read_json(path) if resume and path.exists() else {}
+        if rerun_from is not None:
+            later = STEPS[STEPS.index(rerun_from) :]
+            history = self.phases.get("history", {})
+            self.phases = {"history": {step: m for step, m in history.items() if step not in later}}
+
+    def pipeline(
+        self, phase: str, env: dict[str, str], date: dt.date, until: dt.date | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Run every step of one phase not measured yet, recording each; return the phase's measurements."""
+        measured = self.phases.setdefault(phase, {})
+        for step in STEPS:
+            if step in measured:
+                print(f"{phase} {step}: measured before, {measured[step]['seconds']} s", flush=True)
+                continue
+            measured[step] = _run_step(step, env, date, until)
+            print(f"{phase} {step}: {measured[step]['seconds']} s, {measured[step]['peak_mib']} MiB", flush=True)
+            jsonio.write_json(self.path, self.phases)
+        return measured
 
 
 def _compiled_json_megabytes(root: Path) -> float:
@@ -60,13 +87,22 @@ def _compiled_json_megabytes(root: Path) -> float:
     return total / 1e6
 
 
-def run_size(procedures: int, schema_dir: Path, work: Path) -> dict[str, Any]:
-    """Benchmark one size; return its measurements."""
+def run_size(
+    procedures: int, schema_dir: Path, work: Path, resume: bool = False, rerun_from: str | None = None
+) -> dict[str, Any]:
+    """Benchmark one size; return its measurements (see the module's docstring for ``resume`` and ``rerun_from``)."""
     days = max(30, procedures // CONTRACTS_PER_DAY)
     config = SimulationConfig(seed=13, procedures=procedures, start=END - dt.timedelta(days=days), end=END)
-    started = time.perf_counter()
-    universe = write_universe(config, work / f"universe-{procedures}")  # on disk: bounded memory at any size
-    simulate_seconds = time.perf_counter() - started
+    progress = Progress(work / f"progress-{procedures}.json", resume or rerun_from is not None, rerun_from)
+    folder = work / f"universe-{procedures}"
+    if "simulate_seconds" in progress.phases and StoredUniverse.open(folder).config == config:
+        universe, simulate_seconds = StoredUniverse.open(folder), progress.phases["simulate_seconds"]
+    else:
+        progress.phases = {}  # a new universe: nothing measured before holds
+        started = time.perf_counter()
+        universe = write_universe(config, folder)  # on disk: bounded memory at any size
+        simulate_seconds = progress.phases["simulate_seconds"] = round(time.perf_counter() - started, 2)
+        jsonio.write_json(progress.path, progress.phases)
     server = serve_in_thread(universe)
     base = {
         **os.environ,
@@ -75,16 +111,19 @@ def run_size(procedures: int, schema_dir: Path, work: Path) -> dict[str, Any]:
         "SEMAFORO_PAGE_SIZE": "5000",
     }
     history_root, empty_root = work / f"history-{procedures}", work / f"empty-{procedures}"
-    for root in (history_root, empty_root):
-        shutil.rmtree(root, ignore_errors=True)
+    if not progress.phases.get("history"):
+        shutil.rmtree(history_root, ignore_errors=True)
+    if len(progress.phases.get("on_empty", {})) < len(STEPS):  # the night on an empty root is measured whole
+        progress.phases.pop("on_empty", None)
+        shutil.rmtree(empty_root, ignore_errors=True)
     try:
         # The history ends the day before the measured night; the night is the window's last day.
         night = END
-        history = _pipeline(
-            {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, config.start, night - dt.timedelta(days=1)
+        history = progress.pipeline(
+            "history", {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, config.start, night - dt.timedelta(days=1)
         )
-        on_history = _pipeline({**base, "SEMAFORO_DATA_ROOT": str(history_root)}, night)
-        on_empty = _pipeline({**base, "SEMAFORO_DATA_ROOT": str(empty_root)}, night)
+        on_history = progress.pipeline("on_history", {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, night)
+        on_empty = progress.pipeline("on_empty", {**base, "SEMAFORO_DATA_ROOT": str(empty_root)}, night)
     finally:
         server.shutdown()
     report = jsonio.read_json(history_root / "reports" / config.start.isoformat() / "run.json")["steps"]
@@ -104,7 +143,7 @@ def run_size(procedures: int, schema_dir: Path, work: Path) -> dict[str, Any]:
         "stage_records": sum(universe.count().values()),
         "releases": report["normalize"]["releases_out"],
         "processes": processes,
-        "simulate_seconds": round(simulate_seconds, 2),
+        "simulate_seconds": simulate_seconds,
         "full_rebuild": {
             "seconds": round(total, 2),
             "peak_mib": max(s["peak_mib"] for s in history.values()),
