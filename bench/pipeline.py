@@ -59,7 +59,10 @@ class Progress:
         if rerun_from is not None:
             later = STEPS[STEPS.index(rerun_from) :]
             history = self.phases.get("history", {})
-            self.phases = {"history": {step: m for step, m in history.items() if step not in later}}
+            self.phases = {
+                "simulate_seconds": self.phases.get("simulate_seconds"),
+                "history": {step: m for step, m in history.items() if step not in later},
+            }
 
     def pipeline(
         self, phase: str, env: dict[str, str], date: dt.date, until: dt.date | None = None
@@ -95,7 +98,7 @@ def run_size(
     config = SimulationConfig(seed=13, procedures=procedures, start=END - dt.timedelta(days=days), end=END)
     progress = Progress(work / f"progress-{procedures}.json", resume or rerun_from is not None, rerun_from)
     folder = work / f"universe-{procedures}"
-    if "simulate_seconds" in progress.phases and StoredUniverse.open(folder).config == config:
+    if progress.phases.get("simulate_seconds") is not None and StoredUniverse.open(folder).config == config:
         universe, simulate_seconds = StoredUniverse.open(folder), progress.phases["simulate_seconds"]
     else:
         progress.phases = {}  # a new universe: nothing measured before holds
