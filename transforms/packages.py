@@ -15,6 +15,14 @@ Layout (OCDS hosting guidance, REFERENCE §5.3–5.4):
   so a past interval ends where the next stored one starts). A file whose inputs did not change is therefore the
   same bytes as the night before, and the previous publication's copy is hard-linked instead of rewritten.
 
+Between refreshes (``refresh=False``: ``publication_refresh_days`` in the settings), a night links every yearly and
+full file from the previous publication as they were **cut**, and writes ``changes/releases.jsonl.gz`` (the releases
+stored after the cut) and ``changes/records.jsonl.gz`` (the current record of every process that got releases after
+the cut; it supersedes that process's record in its yearly file). Its cost follows the releases since the cut, not
+the history: each record links its earlier releases through the **link index** written with the yearly record
+files (``publish/.index/links-<digest>.parquet``, named by the checksums of the year's files, outside the
+publication), so no release of the history is read again. When anything the night needs is missing, it refreshes.
+
 Which yearly files changed since the previous publication (key ``P``) comes from the store: the releases stored in
 the partitions after ``P`` give the release years touched, and the processes that received them (recompiled in the
 same partitions) give the record years touched, through each process's first release year before and after.
@@ -39,10 +47,11 @@ from typing import IO, Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from transforms import jsonio
 from transforms.intervals import MEXICO_CITY, Interval
-from transforms.store import Store
+from transforms.store import Store, sha256
 
 log = logging.getLogger(__name__)
 PACKAGE_SIZE = 1000  # records or releases per package line
@@ -54,6 +63,19 @@ BATCH = 2000
 YEAR_SQL = "CASE WHEN regexp_matches({0}, '^[0-9]{{4}}') THEN {0}[1:4] ELSE 'undated' END"
 KEY_SQL = r"regexp_extract(filename, '([^/]+)/[^/]+$', 1)"
 KINDS = {"record-package": "records", "release-package": "releases"}
+CHANGES = "changes"  # the cut of the files that hold what changed since the yearly files were cut
+INDEX = ".index"  # under the publication root: the link index of the yearly record files (never published)
+LINK_SCHEMA = pa.schema(
+    [
+        ("ocid", pa.string()),
+        ("date", pa.string()),
+        ("release_id", pa.string()),
+        ("key", pa.string()),
+        ("row", pa.int64()),
+        ("tag", pa.string()),  # JSON
+        ("url", pa.string()),
+    ]
+)
 
 
 def year_of(date: Any) -> str:
@@ -257,10 +279,35 @@ JOIN process_index p ON p.ocid = c.ocid AND p.last_key = {KEY_SQL.replace("filen
 WHERE p.year = $year ORDER BY c.ocid
 """
 LINKS_OF_YEAR = """
-SELECT r.ocid, r.release_id, r.date, r.year, CAST(json_extract(r.release, '$.tag') AS VARCHAR)
+SELECT r.ocid, r.release_id, r.date, r.year, CAST(json_extract(r.release, '$.tag') AS VARCHAR), r.key, r.row
 FROM release_rows r SEMI JOIN (SELECT ocid FROM process_index WHERE year = $year) p USING (ocid)
 WHERE true {prune}
 ORDER BY r.ocid, r.date, r.release_id, r.key, r.row
+"""
+
+
+# Between refreshes: the releases stored after the cut (a view over their partitions only), and the processes that got
+# them, with the links of their earlier releases from the index and of the new ones from the changes files.
+RECENT_ROWS = f"""
+CREATE VIEW recent_rows AS
+SELECT ocid, release_id, date, {KEY_SQL} AS key, file_row_number AS row, release
+FROM read_parquet($files, filename = true, file_row_number = true)
+"""
+RECENT_RELEASES = f"""
+SELECT ocid, date, release_id, release, {COUNTS.format("release")} FROM recent_rows
+ORDER BY ocid, date, release_id, key, row
+"""
+RECENT_LINKS = """
+SELECT ocid, date, release_id, key, row, CAST(json_extract(release, '$.tag') AS VARCHAR) AS tag FROM recent_rows
+"""
+COMPILED_SINCE = f"""
+SELECT c.ocid, c.compiled, {COUNTS.format("c.compiled")} FROM read_parquet($files, filename = true) c
+JOIN process_index p ON p.ocid = c.ocid AND p.last_key = {KEY_SQL.replace("filename", "c.filename")}
+WHERE p.last_key > $cut ORDER BY c.ocid
+"""
+LINKS_SINCE = """
+SELECT ocid, date, release_id, key, row, tag, url FROM (SELECT * FROM old_links UNION ALL SELECT * FROM recent_links)
+ORDER BY ocid, date, release_id, key, row
 """
 
 
@@ -287,6 +334,7 @@ class Previous:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     build: str | None = None  # what its package metadata was made of: reuse only under the same
     releases: int | None = None  # releases stored up to it
+    cut_key: str | None = None  # the key of the publication its yearly and full files were written in
 
     @property
     def key(self) -> str | None:
@@ -309,7 +357,7 @@ class Previous:
             descriptor = jsonio.read_json(folder / "datapackage.json")
             resources = {r["path"]: r for r in descriptor.get("resources", [])}
             own = descriptor.get("semaforo") or {}
-        return cls(folder, hashes, resources, own.get("build"), own.get("releases"))
+        return cls(folder, hashes, resources, own.get("build"), own.get("releases"), own.get("cut"))
 
     def cut(self, kind: str, cut: str) -> list[PackageFile]:
         """Return the previous files of one cut, in part order (empty when it had none)."""
@@ -319,6 +367,15 @@ class Previous:
             if "ocds" in r and r["ocds"].get("packageType") == kind and r["ocds"].get("cut") == cut
         ]
         return sorted(found, key=lambda f: f.part)
+
+    def yearly_cuts(self) -> dict[tuple[str, str], list[PackageFile]]:
+        """Return the previous yearly files by (kind, year cut), in part order."""
+        found = {
+            (r["ocds"]["packageType"], r["ocds"]["cut"])
+            for r in self.resources.values()
+            if "ocds" in r and r["ocds"].get("cut") not in ("full", CHANGES)
+        }
+        return {(kind, cut): self.cut(kind, cut) for kind, cut in sorted(found)}
 
     def reuse(self, relative: str, staging: Path, hashes: dict[str, str]) -> None:
         """Hard-link one previous file into the staging folder and take its checksum from ``SHA256SUMS``."""
@@ -341,6 +398,7 @@ class OcdsResult:
     releases_stored: int = 0
     rewritten: list[str] = field(default_factory=list)  # yearly cuts written tonight, e.g. "records/2026"
     reused: list[str] = field(default_factory=list)  # yearly cuts linked from the previous publication
+    cut: str | None = None  # the key of the publication the yearly files were written in (tonight's, if refreshed)
 
 
 class Packages:
@@ -360,8 +418,11 @@ class Packages:
         max_bytes: int = MAX_FILE_BYTES,
         package_size: int = PACKAGE_SIZE,
         reusable: bool = True,
+        refresh: bool = True,
     ) -> None:
         self.staging, self.store, self.interval, self.previous = staging, store, interval, previous
+        self.refresh = refresh
+        self.index = staging.parent / INDEX
         self.meta, self.clean, self.hashes = meta, clean, hashes
         self.options = {"limit": limit, "max_bytes": max_bytes, "package_size": package_size}
         self.limit, self.max_bytes = limit, max_bytes
@@ -392,17 +453,21 @@ class Packages:
                     )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        yearly = sorted(result.files, key=lambda f: (f.kind, f.cut, f.part))
+        yearly = sorted((f for f in result.files if f.cut != CHANGES), key=lambda f: (f.kind, f.cut, f.part))
         for kind in KINDS:
             result.files += self._full(kind, [f for f in yearly if f.kind == kind])
         result.files.sort(key=lambda f: f.path)
+        if result.cut == self.interval.key:
+            self._prune_index(yearly)
         return result
 
     def _plan(self, con: duckdb.DuckDBPyConnection, files: list[str], compiled: list[str], result: OcdsResult) -> None:
         previous_key = self.previous.key or ""
+        # What the yearly files of the previous publication hold: the store as of their cut.
+        since = self.previous.cut_key or previous_key
         # A view cannot take parameters: the file list is a literal (our own paths, quoted).
         con.execute(RELEASE_ROWS.replace("$files", _literal(files)))
-        con.execute(PROCESS_INDEX.replace("$previous", "?"), [previous_key])
+        con.execute(PROCESS_INDEX.replace("$previous", "?"), [since])
         before, total = con.execute(RELEASES_BEFORE.replace("$previous", "?"), [previous_key]).fetchall()[0]
         result.releases_stored = int(total)
         if self.reusable and before != self.previous.releases:
@@ -421,9 +486,14 @@ class Packages:
         result.new = {ocid for ocid, new in touched if new}
         row = con.execute("SELECT count(*) FROM process_index").fetchall()[0]
         result.records = int(row[0]) if row else 0
+        if not self.refresh and self.reusable and self._changes(con, result):
+            record_parts = [f for f in result.files if f.kind == "record-package"]
+            result.record_files = self._record_files(con, record_parts, result.cut)
+            return
+        result.cut = self.interval.key
         release_years = {
             year: (last, count)
-            for year, last, count in con.execute(RELEASE_YEARS.replace("$previous", "?"), [previous_key]).fetchall()
+            for year, last, count in con.execute(RELEASE_YEARS.replace("$previous", "?"), [since]).fetchall()
         }
         record_years: dict[str, str] = {}
         for year, last in con.execute(RECORD_YEARS).fetchall():
@@ -444,14 +514,14 @@ class Packages:
             result.releases += sum(p.items for p in parts)
         for year in sorted(live):
             last = record_years[year]
-            parts = self._reuse("record-package", year, changed=last > previous_key)
+            parts = self._reuse("record-package", year, changed=last > since)
             if parts is None:
                 parts = self._write_records(con, compiled, year, self.ends[last], locations)
                 result.rewritten.append(f"records/{year}")
             else:
                 result.reused.append(f"records/{year}")
             result.files += parts
-        result.record_files = self._record_files(con, [f for f in result.files if f.kind == "record-package"])
+        result.record_files = self._record_files(con, [f for f in result.files if f.kind == "record-package"], None)
 
     def _reuse(self, kind: str, cut: str, *, changed: bool) -> list[PackageFile] | None:
         """Link a cut's previous files when nothing in it changed; None when it must be written."""
@@ -460,9 +530,94 @@ class Packages:
         parts = self.previous.cut(kind, cut)
         if not parts or any(p.path not in self.previous.hashes for p in parts):
             return None
+        if kind == "record-package" and not self._index_path(parts, self.previous.hashes).is_file():
+            return None  # written again, with its link index
         for part in parts:
             self.previous.reuse(part.path, self.staging, self.hashes)
         return parts
+
+    def _changes(self, con: duckdb.DuckDBPyConnection, result: OcdsResult) -> bool:
+        """Link every yearly and full file of the previous publication, as cut, and write the ``changes`` files.
+
+        Returns False, having linked nothing, when that cannot be done: then the night refreshes.
+        """
+        cut = self.previous.cut_key
+        yearly = self.previous.yearly_cuts()
+        if (
+            cut is None
+            or not yearly
+            or any(not parts or any(p.path not in self.previous.hashes for p in parts) for parts in yearly.values())
+        ):
+            return False
+        index = [
+            str(self._index_path(parts, self.previous.hashes))
+            for (kind, _), parts in yearly.items()
+            if kind == "record-package"
+        ]
+        try:  # the earlier links of the processes changed since the cut (the index may be pruned meanwhile)
+            con.execute(
+                "CREATE TABLE old_links AS SELECT * FROM read_parquet(?) "
+                "SEMI JOIN (SELECT ocid FROM process_index WHERE last_key > ?) USING (ocid)",
+                [index, cut],
+            )
+        except (duckdb.IOException, OSError) as exc:
+            log.warning("publish: cannot read the link index of %s (%s): refreshing", cut, exc)
+            return False
+        result.cut = cut
+        for (kind, year), parts in yearly.items():
+            for part in parts:
+                self.previous.reuse(part.path, self.staging, self.hashes)
+            result.files += parts
+            result.reused.append(f"{KINDS[kind]}/{year}")
+            if kind == "release-package":
+                result.releases += sum(p.items for p in parts)
+        recent = [k for k in self.keys if k > cut]
+        if not recent:
+            return True
+        published = self.ends[recent[-1]]
+        con.execute(RECENT_ROWS.replace("$files", _literal([str(self.store.releases_path(k)) for k in recent])))
+        writer = self._writer("release-package", CHANGES, published)
+        for ocid, date, release_id, text, awards, contracts in self._rows(con, RECENT_RELEASES, []):
+            writer.add(self.clean(text.encode()), awards, contracts, first=[ocid, date, release_id])
+        writer.close()
+        self._check(con, "SELECT count(*) FROM recent_rows", None, writer.files, "releases")
+        result.files += writer.files
+        result.releases += sum(p.items for p in writer.files)
+        url = self._linker({CHANGES: writer.files}, published)
+        new = con.sql(RECENT_LINKS).to_arrow_table()
+        keys = zip(*(new.column(c).to_pylist() for c in ("ocid", "date", "release_id")), strict=True)
+        urls = pa.array([url(CHANGES, *key) for key in keys], pa.string())
+        con.register("new_links", new.append_column("url", urls))  # a table, so the cursors see it too
+        con.execute("CREATE TABLE recent_links AS SELECT * FROM new_links")
+        compiled = [str(self.store.compiled_path(k)) for k in self.store.compiled_keys(self.interval.key) if k > cut]
+        records = self._writer("record-package", CHANGES, published)
+        query = COMPILED_SINCE.replace("$files", "?").replace("$cut", "?")
+        links = self._rows(con, LINKS_SINCE, [])
+        self._fill(records, self._rows(con, query, [compiled, cut]), links)
+        records.close()
+        self._check(
+            con, f"SELECT count(*) FROM process_index WHERE last_key > '{cut}'", None, records.files, "records"
+        )
+        result.files += records.files
+        result.rewritten += [f"releases/{CHANGES}", f"records/{CHANGES}"]
+        log.info("publish: wrote the changes since %s (%s releases)", cut, sum(p.items for p in writer.files))
+        return True
+
+    def _index_path(self, parts: list[PackageFile], hashes: dict[str, str]) -> Path:
+        """Return the link index of a yearly record cut, named by its files' checksums."""
+        made_of = "\n".join(hashes[p.path] for p in parts).encode()
+        return self.index / f"links-{hashlib.blake2b(made_of, digest_size=16).hexdigest()}.parquet"
+
+    def _prune_index(self, yearly: list[PackageFile]) -> None:
+        """Remove the link indexes no yearly record file of tonight's refreshed publication uses."""
+        cuts: dict[str, list[PackageFile]] = {}
+        for item in yearly:
+            if item.kind == "record-package":
+                cuts.setdefault(item.cut, []).append(item)
+        keep = {self._index_path(parts, self.hashes).name for parts in cuts.values()}
+        for path in self.index.glob("links-*.parquet") if self.index.is_dir() else []:
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
     def _writer(self, kind: str, cut: str, published: str) -> PackageWriter:
         stem = f"{KINDS[kind]}/{cut}"
@@ -485,15 +640,8 @@ class Packages:
         log.info("publish: wrote releases/%s (%s files)", year, len(writer.files))
         return writer.files
 
-    def _write_records(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        compiled: list[str],
-        year: str,
-        published: str,
-        locations: dict[str, list[PackageFile]],
-    ) -> list[PackageFile]:
-        writer = self._writer("record-package", year, published)
+    def _linker(self, locations: dict[str, list[PackageFile]], published: str) -> Callable[[str, str, str, str], str]:
+        """Return the URL of a release (by its year cut, ocid, date and id) in the release files of ``locations``."""
         firsts = {y: [tuple(p.first) for p in parts] for y, parts in locations.items()}
         uris: dict[str, str] = {}
 
@@ -505,21 +653,60 @@ class Packages:
                 uris[path] = self.meta(path, published)["uri"]
             return f"{uris[path]}#{release_id}"
 
+        return url
+
+    def _write_records(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        compiled: list[str],
+        year: str,
+        published: str,
+        locations: dict[str, list[PackageFile]],
+    ) -> list[PackageFile]:
+        writer = self._writer("record-package", year, published)
+        url = self._linker(locations, published)
         prune = _prune(year, "r.date", within=False)
-        links = self._rows(con, LINKS_OF_YEAR.replace("$year", "?").format(prune=prune), [year])
-        pending = next(links, None)
+        links = (
+            (ocid, date, release_id, key, row, tag, url(release_year, ocid, date, release_id))
+            for ocid, release_id, date, release_year, tag, key, row in self._rows(
+                con, LINKS_OF_YEAR.replace("$year", "?").format(prune=prune), [year]
+            )
+        )
         # Only the partitions that hold the latest compiled release of one of the year's processes are read.
         wanted = {k for (k,) in con.execute(COMPILED_KEYS_OF_YEAR.replace("$year", "?"), [year]).fetchall()}
         files = [str(self.store.compiled_path(k)) for k in sorted(wanted)]
         query = COMPILED_OF_YEAR.replace("$files", "?").replace("$year", "?")
-        for ocid, text, awards, contracts in self._rows(con, query, [files, year]):
+        self.index.mkdir(parents=True, exist_ok=True)
+        with _LinkSink(self.index / f".links-{os.getpid()}-{year}.tmp") as index:
+            self._fill(writer, self._rows(con, query, [files, year]), links, index)
+        writer.close()
+        self._check(con, "SELECT count(*) FROM process_index WHERE year = ?", year, writer.files, "records")
+        for part in writer.files:  # the checksums name the link index (and are not computed again)
+            self.hashes[part.path] = sha256(self.staging / part.path)
+        os.replace(index.path, self._index_path(writer.files, self.hashes))
+        log.info("publish: wrote records/%s (%s files)", year, len(writer.files))
+        return writer.files
+
+    def _fill(
+        self,
+        writer: PackageWriter,
+        records: Iterator[tuple[Any, ...]],
+        links: Iterator[tuple[Any, ...]],
+        index: _LinkSink | None = None,
+    ) -> None:
+        """Write each ``(ocid, compiled, awards, contracts)`` as a record linking its releases.
+
+        ``links`` yields ``(ocid, date, release_id, key, row, tag, url)`` in the order of the records' ocids, then of
+        the releases; ``index`` keeps them.
+        """
+        pending = next(links, None)
+        for ocid, text, awards, contracts in records:
             found = []
             while pending is not None and pending[0] <= ocid:
                 if pending[0] == ocid:
-                    _, release_id, date, release_year, tags = pending
-                    found.append(
-                        {"url": url(release_year, ocid, date, release_id), "date": date, "tag": jsonio.loads(tags)}
-                    )
+                    found.append({"url": pending[6], "date": pending[1], "tag": jsonio.loads(pending[5])})
+                    if index is not None:
+                        index.add(pending)
                 pending = next(links, None)
             record = b'{"ocid":%b,"releases":%b,"compiledRelease":%b}' % (
                 jsonio.dumps(ocid),
@@ -528,21 +715,23 @@ class Packages:
             )
             packages = {link["url"].rsplit("#", 1)[0] for link in found}
             writer.add(record, awards, contracts, packages, first=[ocid])
-        writer.close()
-        self._check(con, "SELECT count(*) FROM process_index WHERE year = ?", year, writer.files, "records")
-        log.info("publish: wrote records/%s (%s files)", year, len(writer.files))
-        return writer.files
 
     @staticmethod
-    def _check(con: duckdb.DuckDBPyConnection, query: str, year: str, files: list[PackageFile], what: str) -> None:
-        """Stop when a yearly file does not hold what the store has (nothing is dropped silently)."""
-        row = con.execute(query, [year]).fetchall()[0]
+    def _check(
+        con: duckdb.DuckDBPyConnection, query: str, param: str | None, files: list[PackageFile], what: str
+    ) -> None:
+        """Stop when the files of a cut (the year ``param``, or the changes since the cut ``param``) do not hold what
+        the store has (nothing is dropped silently)."""
+        row = con.execute(query, [] if param is None else [param]).fetchall()[0]
         expected, written = int(row[0]) if row else 0, sum(f.items for f in files)
         if written != expected:
-            raise RuntimeError(f"{what}/{year}: {written:,} written but the store has {expected:,}")
+            raise RuntimeError(
+                f"{what} of {files[0].cut if files else param}: {written:,} written but the store has {expected:,}"
+            )
 
-    def _record_files(self, con: duckdb.DuckDBPyConnection, parts: list[PackageFile]) -> pa.Table:
-        """Return (ocid, record_file) of every process: the part of its year whose first ocid is the last ≤ it."""
+    def _record_files(self, con: duckdb.DuckDBPyConnection, parts: list[PackageFile], cut: str | None) -> pa.Table:
+        """Return (ocid, record_file) of every process: the part of its year whose first ocid is the last ≤ it; the
+        ``changes`` files for the processes that got releases after the ``cut`` (None: none)."""
         starts = pa.table(
             {
                 "year": [p.cut for p in parts],
@@ -551,9 +740,11 @@ class Packages:
             }
         )
         con.register("record_parts", starts)
+        year = "year" if cut is None else f"CASE WHEN last_key > ? THEN '{CHANGES}' ELSE year END"
         return con.sql(
-            "SELECT i.ocid, p.path AS record_file FROM process_index i "
-            "ASOF JOIN record_parts p ON i.year = p.year AND i.ocid >= p.first ORDER BY i.ocid"
+            f"SELECT i.ocid, p.path AS record_file FROM (SELECT ocid, {year} AS year FROM process_index) i "
+            "ASOF JOIN record_parts p ON i.year = p.year AND i.ocid >= p.first ORDER BY i.ocid",
+            params=[] if cut is None else [cut],
         ).to_arrow_table()
 
     def _full(self, kind: str, yearly: list[PackageFile]) -> list[PackageFile]:
@@ -608,6 +799,37 @@ class Packages:
             for item in group:
                 with open(self.staging / item.path, "rb") as source:
                     _append(source, out)
+
+
+class _LinkSink:
+    """Write link index rows (:data:`LINK_SCHEMA`) to a Parquet file in batches."""
+
+    BATCH = 65_536
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer = pq.ParquetWriter(path, LINK_SCHEMA, compression="zstd")
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            columns = list(zip(*self.rows, strict=True))
+            self.writer.write_table(pa.table(dict(zip(LINK_SCHEMA.names, columns, strict=True)), schema=LINK_SCHEMA))
+            self.rows = []
+
+    def __enter__(self) -> _LinkSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._flush()
+        self.writer.close()
+        if exc[0] is not None:
+            self.path.unlink(missing_ok=True)
 
 
 def _append(source: IO[bytes], out: IO[bytes]) -> None:

@@ -25,6 +25,7 @@ DuckDB sorts under a memory limit.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import mimetypes
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 
 DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Bumped when the layout or the bytes of the OCDS files change: a previous publication of another layout is not reused.
-LAYOUT = 2
+LAYOUT = 3
 # Two builds of the same DuckDB file differ byte for byte (random ids in its header): the page leaves its checksum to
 # SHA256SUMS, so the page itself stays the same for the same data (as every file but SHA256SUMS and datapackage.json).
 UNREPRODUCIBLE = (".duckdb",)
@@ -293,11 +294,17 @@ def indicator_catalogue() -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _ocds_description(item: PackageFile, parts: int) -> str:
+def _ocds_description(item: PackageFile, parts: int, cut_key: str) -> str:
     what = "registros" if item.kind == "record-package" else "entregas (releases)"
     cut = {"full": "todos los procesos", "undated": "sin fecha"}.get(item.cut, f"año {item.cut}")
     if item.cut != "full" and item.kind == "record-package":
         cut = "procesos sin fecha" if item.cut == "undated" else f"procesos cuya primera entrega es de {item.cut}"
+    if item.cut == packages.CHANGES:
+        cut = (
+            f"procesos con entregas posteriores al corte del {cut_key} (sustituyen su registro en el archivo anual)"
+            if item.kind == "record-package"
+            else f"entregas posteriores al corte del {cut_key}"
+        )
     part = f", parte {item.part} de {parts}" if parts > 1 else ""
     made = f" (une {', '.join(item.members)})" if len(item.members) > 1 else ""
     return (
@@ -338,6 +345,14 @@ def linked_hash(staging: Path, relative: str, previous: Previous, hashes: dict[s
         hashes[relative] = previous.hashes[relative]
 
 
+def refresh_due(settings: Settings, key: str, previous: Previous) -> bool:
+    """Whether tonight rewrites the yearly and full files: ``publication_refresh_days`` after they were cut."""
+    if previous.cut_key is None or not DATED.match(previous.cut_key):
+        return True
+    age = dt.date.fromisoformat(key) - dt.date.fromisoformat(previous.cut_key)
+    return age.days >= settings.publication_refresh_days
+
+
 def _publish_ocds(
     settings: Settings,
     staging: Path,
@@ -359,12 +374,13 @@ def _publish_ocds(
         limit=limit,
         hashes=hashes,
         reusable=previous.build == build,
+        refresh=refresh_due(settings, interval.key, previous),
     ).write()
     parts = Counter((item.kind, item.cut) for item in ocds.files)
     for item in ocds.files:
         catalog[item.path] = {
             "group": "ocds",
-            "description": _ocds_description(item, parts[item.kind, item.cut]),
+            "description": _ocds_description(item, parts[item.kind, item.cut], ocds.cut or interval.key),
             "ocds": item.properties(),
         }
     log.info("publish %s: OCDS cuts rewritten %s, reused %s", interval.key, ocds.rewritten, ocds.reused)
@@ -407,9 +423,16 @@ def _publish_changes(
 
 
 def _publish_tables(
-    staging: Path, warehouse: Path, previous: Previous, excel_rows: int, catalog: Catalog, hashes: dict[str, str]
+    staging: Path,
+    warehouse: Path,
+    previous: Previous,
+    excel_rows: int,
+    catalog: Catalog,
+    hashes: dict[str, str],
+    refreshed: bool,
 ) -> dict[str, int]:
-    """Link the DuckDB file and the Parquet files; write the schemas, one CSV per result table and the flat files."""
+    """Link the DuckDB file and the Parquet files; write the schemas, one CSV per result table and the flat files
+    (or, between refreshes, link the previous publication's flat files, as cut)."""
     link_or_copy(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
     linked_hash(staging, "semaforo.duckdb", previous, hashes)
     with flat.connect(staging / "semaforo.duckdb", staging.parent / f"{staging.name}.duckdb-tmp") as con:
@@ -461,6 +484,8 @@ def _publish_tables(
         previous.reuse(relative, staging, hashes)
         return [{k: v for k, v in t.items() if k != "schema"} for t in old.get("tables", [])]
 
+    if not refreshed and _link_flat(staging, previous, catalog, hashes):
+        return rows
     spill = staging.parent / f"{staging.name}.duckdb-tmp"
     exports = flat.export(
         staging / "semaforo.duckdb", staging / "flat", excel_rows=excel_rows, reuse=reuse, spill=spill
@@ -480,6 +505,20 @@ def _publish_tables(
         [e["path"] for e in exports if e["reused"]],
     )
     return rows
+
+
+def _link_flat(staging: Path, previous: Previous, catalog: Catalog, hashes: dict[str, str]) -> bool:
+    """Link every flat file of the previous publication with its description; False when it has none to link."""
+    found = {path: r for path, r in previous.resources.items() if path.startswith("flat/") and path in previous.hashes}
+    if not found or previous.folder is None or not all((previous.folder / path).is_file() for path in found):
+        return False
+    for path, resource in found.items():
+        previous.reuse(path, staging, hashes)
+        catalog[path] = {
+            "group": "flat",
+            **{k: resource[k] for k in ("description", "fingerprint", "tables") if k in resource},
+        }
+    return True
 
 
 def _publish_documents(
@@ -624,12 +663,17 @@ def publish(
         ocds = _publish_ocds(settings, staging, store, interval, previous, limit, catalog, hashes)
         clean = redactor(settings.publication_personal_data)
         changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
-        rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes)
+        refreshed = ocds.cut == key
+        rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes, refreshed)
         _publish_documents(staging, warehouse, previous, catalog, hashes)
         facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
         _publish_page(settings, staging, interval, facts, catalog, previous, hashes)
         descriptor = package_descriptor(settings, key, published)
-        descriptor["semaforo"] = {"build": build_digest(settings, limit), "releases": ocds.releases_stored}
+        descriptor["semaforo"] = {
+            "build": build_digest(settings, limit),
+            "releases": ocds.releases_stored,
+            "cut": ocds.cut or key,
+        }
         jsonio.write_json(staging / "datapackage.json", describe(staging, catalog, hashes, descriptor))
         hashes["datapackage.json"] = sha256(staging / "datapackage.json")
         write_checksums(staging, hashes)

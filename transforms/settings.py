@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="Most awards, and most contracts, in one published OCDS file (OCDS hosting guidance); larger "
         "files continue in `-2`, `-3` ….",
     )
+    publication_refresh_days: int = Field(
+        7,
+        ge=0,
+        description="Days between rewrites of the yearly and full OCDS files and the flat files: in between, a "
+        "night links them from the previous publication and publishes what changed since they were cut in "
+        "`changes/` (its cost follows the night's data, not the history). 0 rewrites what changed every night.",
+    )
 
     keep_snapshots: int = Field(
         7,

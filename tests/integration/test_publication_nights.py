@@ -1,7 +1,8 @@
 """A publication built night after night, reusing what did not change, equals one built from scratch.
 
 Hand-made processes that start in 2024, 2025 and 2026 go through the real compile, tables and publish steps over
-three nights; the last night touches 2026 only.
+three nights; the last night touches 2026 only. Most tests refresh the yearly files every night
+(``publication_refresh_days=0``); the last ones check the nights in between refreshes.
 """
 
 from __future__ import annotations
@@ -86,10 +87,16 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 @pytest.fixture
-def nights(settings):  # type: ignore[no-untyped-def]
+def nightly(settings):  # type: ignore[no-untyped-def]
+    """Settings that rewrite the yearly files touched every night."""
+    return settings.model_copy(update={"publication_refresh_days": 0})
+
+
+@pytest.fixture
+def nights(nightly):  # type: ignore[no-untyped-def]
     data = night_releases()
-    folders = [run_night(settings, key, data[key]) for key in NIGHTS]
-    return settings, folders
+    folders = [run_night(nightly, key, data[key]) for key in NIGHTS]
+    return nightly, folders
 
 
 def test_unchanged_years_are_links_to_the_previous_publication(nights) -> None:  # type: ignore[no-untyped-def]
@@ -172,7 +179,8 @@ def test_files_are_cut_by_first_release_and_link_their_releases(nights) -> None:
     assert not any(b"Ana Secreta" in data for data in files(folder).values() if not data.startswith(b"\x1f\x8b"))
 
 
-def test_the_change_list_covers_added_changed_and_removed(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_change_list_covers_added_changed_and_removed(nightly, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = nightly
     data = night_releases()
     for key in NIGHTS[:2]:
         run_night(settings, key, data[key])
@@ -197,3 +205,91 @@ def test_the_change_list_covers_added_changed_and_removed(settings, tmp_path) ->
     before = other.data_root / "publish" / NIGHTS[1]
     assert not same_file(before / "records/2025.jsonl.gz", folder / "records/2025.jsonl.gz")
     assert not (folder / "records/2024.jsonl.gz").exists()
+
+
+# -- between refreshes --------------------------------------------------------------------------------------------
+def _ocds(folder: Path) -> dict[str, dict[str, Any]]:
+    return {r["path"]: r["ocds"] for r in jsonio.read_json(folder / "datapackage.json")["resources"] if "ocds" in r}
+
+
+def _by_ocid(folder: Path, paths: list[str]) -> dict[str, dict[str, Any]]:
+    return {r["ocid"]: r for path in paths for package in jsonio.read_jsonl(folder / path) for r in package["records"]}
+
+
+def test_between_refreshes_yearly_files_are_linked_and_the_changes_hold_the_rest(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = night_releases()
+    folders = [run_night(settings, key, data[key]) for key in NIGHTS]  # refresh every 7 days: the first night only
+    first, tonight = folders[0], folders[2]
+    ocds = _ocds(tonight)
+    yearly = [p for p, o in ocds.items() if o["cut"] not in ("full", "changes")]
+    assert yearly and all(same_file(first / p, tonight / p) for p in yearly), "the files as cut on the first night"
+    for relative in ("records.jsonl.gz", "releases.jsonl.gz", "flat/full.csv.zip", "flat/2026.csv.zip"):
+        assert same_file(first / relative, tonight / relative), relative
+    assert jsonio.read_json(tonight / "datapackage.json")["semaforo"]["cut"] == NIGHTS[0]
+    assert SUMMARIES[tonight]["rewritten"] == ["releases/changes", "records/changes"]
+
+    # The releases stored after the cut, and the records of their processes: as a refreshed publication has them.
+    later = sorted(r["id"] for key in NIGHTS[1:] for r in data[key])
+    assert (
+        sorted(r["id"] for p in jsonio.read_jsonl(tonight / "releases/changes.jsonl.gz") for r in p["releases"])
+        == later
+    )
+    changed = _by_ocid(tonight, ["records/changes.jsonl.gz"])
+    assert sorted(changed) == ["ocds-t-C", "ocds-t-D", "ocds-t-E", "ocds-t-F"]
+    fresh = settings.model_copy(update={"data_root": tmp_path / "fresh"})
+    interval = Interval.for_day(NIGHTS[2])
+    warehouse = pipeline.warehouse_dir(settings, NIGHTS[2])
+    publishing.publish(fresh, interval, pipeline.store(settings), warehouse, file_limit=3)
+    refreshed = fresh.data_root / "publish" / NIGHTS[2]
+    records = _by_ocid(refreshed, [p for p, o in _ocds(refreshed).items() if o["cut"] == "full" and "records" in p])
+    released: dict[str, set[str]] = {}  # release file URL → release ids, tonight
+    for path, properties in ocds.items():
+        lines = list(jsonio.read_jsonl(tonight / path))
+        assert Validator(settings, f"{properties['packageType']}-schema.json").check(lines).ok, path
+        for package in lines:
+            for item in package.get("releases", []):
+                released.setdefault(package["uri"], set()).add(item["id"])
+    for ocid, record in changed.items():
+        assert record["compiledRelease"] == records[ocid]["compiledRelease"]
+        ours = [(link["date"], link["tag"], link["url"].split("#")[1]) for link in record["releases"]]
+        assert ours == [(link["date"], link["tag"], link["url"].split("#")[1]) for link in records[ocid]["releases"]]
+        for link in record["releases"]:  # earlier releases in the yearly files as cut, later ones in the changes
+            url, release_id = link["url"].split("#")
+            assert release_id in released[url]
+    # The change list is still since the previous publication, not since the cut.
+    rows = list(csv.DictReader((tonight / "changes.csv").open(encoding="utf-8")))
+    assert [(r["ocid"], r["change"]) for r in rows] == [("ocds-t-D", "changed"), ("ocds-t-F", "added")]
+    lookup = b"".join(p.read_bytes() for p in (tonight / "lookup").glob("*.json"))
+    assert b"records/changes.jsonl.gz" in lookup
+
+
+def test_the_yearly_files_are_rewritten_once_refresh_days_old(settings) -> None:  # type: ignore[no-untyped-def]
+    every_other = settings.model_copy(update={"publication_refresh_days": 2})
+    data = night_releases()
+    folders = [run_night(every_other, key, data[key]) for key in NIGHTS]
+    cuts = [jsonio.read_json(f / "datapackage.json")["semaforo"]["cut"] for f in folders]
+    assert cuts == [NIGHTS[0], NIGHTS[0], NIGHTS[2]]
+    assert (folders[1] / "records/changes.jsonl.gz").exists()
+    assert not (folders[2] / "records/changes.jsonl.gz").exists()
+    assert not same_file(folders[1] / "records/2026.jsonl.gz", folders[2] / "records/2026.jsonl.gz")
+    # The refresh equals a publication rewritten in full.
+    nightly = every_other.model_copy(update={"publication_refresh_days": 0})
+    assert files(folders[2]) == files(run_night_again(nightly, folders[2]))
+
+
+def run_night_again(settings: Any, folder: Path) -> Path:
+    """Publish a night again with nothing reused; return its folder (the same)."""
+    interval = Interval.for_day(folder.name)
+    publishing.publish(settings, interval, pipeline.store(settings), pipeline.warehouse_dir(settings, folder.name),
+                       file_limit=3, rebuild=True)  # fmt: skip
+    return folder
+
+
+def test_a_missing_link_index_refreshes(settings) -> None:  # type: ignore[no-untyped-def]
+    data = night_releases()
+    run_night(settings, NIGHTS[0], data[NIGHTS[0]])
+    shutil.rmtree(settings.data_root / "publish" / ".index")
+    folder = run_night(settings, NIGHTS[1], data[NIGHTS[1]])
+    assert jsonio.read_json(folder / "datapackage.json")["semaforo"]["cut"] == NIGHTS[1]
+    assert not (folder / "records/changes.jsonl.gz").exists()
+    assert list((settings.data_root / "publish" / ".index").glob("links-*.parquet"))
