@@ -335,6 +335,7 @@ class Previous:
     build: str | None = None  # what its package metadata was made of: reuse only under the same
     releases: int | None = None  # releases stored up to it
     cut_key: str | None = None  # the key of the publication its yearly and full files were written in
+    cut_end: str | None = None  # … and the end of its interval (RFC 3339)
 
     @property
     def key(self) -> str | None:
@@ -357,7 +358,8 @@ class Previous:
             descriptor = jsonio.read_json(folder / "datapackage.json")
             resources = {r["path"]: r for r in descriptor.get("resources", [])}
             own = descriptor.get("semaforo") or {}
-        return cls(folder, hashes, resources, own.get("build"), own.get("releases"), own.get("cut"))
+        cut = (own.get("cut"), own.get("cut_end"))
+        return cls(folder, hashes, resources, own.get("build"), own.get("releases"), *cut)
 
     def cut(self, kind: str, cut: str) -> list[PackageFile]:
         """Return the previous files of one cut, in part order (empty when it had none)."""
@@ -448,6 +450,7 @@ class Packages:
                 if files:
                     self._plan(con, files, compiled, result)
                 else:  # nothing stored yet: empty full files only
+                    result.cut = self.interval.key
                     result.record_files = pa.table(
                         {"ocid": pa.array([], pa.string()), "record_file": pa.array([], pa.string())}
                     )

@@ -345,12 +345,14 @@ def linked_hash(staging: Path, relative: str, previous: Previous, hashes: dict[s
         hashes[relative] = previous.hashes[relative]
 
 
-def refresh_due(settings: Settings, key: str, previous: Previous) -> bool:
-    """Whether tonight rewrites the yearly and full files: ``publication_refresh_days`` after they were cut."""
-    if previous.cut_key is None or not DATED.match(previous.cut_key):
+def refresh_due(settings: Settings, interval: Interval, previous: Previous) -> bool:
+    """Whether tonight rewrites the yearly and full files: ``publication_refresh_days`` after the end of the interval
+    they were cut in (a backfill of several days counts from its end, not its start)."""
+    try:
+        cut_end = dt.datetime.fromisoformat(previous.cut_end or "")
+    except ValueError:  # none recorded: never cut, or a publication of an earlier layout
         return True
-    age = dt.date.fromisoformat(key) - dt.date.fromisoformat(previous.cut_key)
-    return age.days >= settings.publication_refresh_days
+    return (interval.end - cut_end).total_seconds() >= settings.publication_refresh_days * 86_400
 
 
 def _publish_ocds(
@@ -374,7 +376,7 @@ def _publish_ocds(
         limit=limit,
         hashes=hashes,
         reusable=previous.build == build,
-        refresh=refresh_due(settings, interval.key, previous),
+        refresh=refresh_due(settings, interval, previous),
     ).write()
     parts = Counter((item.kind, item.cut) for item in ocds.files)
     for item in ocds.files:
@@ -673,6 +675,7 @@ def publish(
             "build": build_digest(settings, limit),
             "releases": ocds.releases_stored,
             "cut": ocds.cut or key,
+            "cut_end": published if ocds.cut == key else previous.cut_end,
         }
         jsonio.write_json(staging / "datapackage.json", describe(staging, catalog, hashes, descriptor))
         hashes["datapackage.json"] = sha256(staging / "datapackage.json")

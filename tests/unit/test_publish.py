@@ -334,3 +334,19 @@ def test_csv_lines_made_in_sql_equal_pythons_csv_module() -> None:
         for row in con.execute(flat.select(table)[0]).fetchall():
             writer.writerow([flat.csv_value(v) for v in row])
     assert ours.getvalue().decode() == theirs.getvalue()
+
+
+def test_yearly_files_are_refreshed_days_after_the_end_of_the_interval_they_were_cut_in() -> None:
+    from transforms.intervals import Interval
+    from transforms.packages import Previous
+    from transforms.settings import load_settings
+
+    weekly = load_settings(publication_refresh_days=7)
+    history = Interval(Interval.for_day("2026-02-23").start, Interval.for_day("2026-10-30").end)  # a long backfill
+    cut = Previous(cut_key=history.key, cut_end=history.end.astimezone(publishing.MEXICO_CITY).isoformat())
+    assert not publishing.refresh_due(weekly, Interval.for_day("2026-10-31"), cut), "one night after its end"
+    assert not publishing.refresh_due(weekly, Interval.for_day("2026-11-05"), cut)
+    assert publishing.refresh_due(weekly, Interval.for_day("2026-11-06"), cut), "seven nights after"
+    assert publishing.refresh_due(weekly, Interval.for_day("2026-10-31"), Previous(cut_key=history.key))
+    every_night = load_settings(publication_refresh_days=0)
+    assert publishing.refresh_due(every_night, Interval.for_day("2026-10-31"), cut)
