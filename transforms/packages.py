@@ -15,13 +15,15 @@ Layout (OCDS hosting guidance, REFERENCE §5.3–5.4):
   so a past interval ends where the next stored one starts). A file whose inputs did not change is therefore the
   same bytes as the night before, and the previous publication's copy is hard-linked instead of rewritten.
 
-Between refreshes (``refresh=False``: ``publication_refresh_days`` in the settings), a night links every yearly and
-full file from the previous publication as they were **cut**, and writes ``changes/releases.jsonl.gz`` (the releases
-stored after the cut) and ``changes/records.jsonl.gz`` (the current record of every process that got releases after
-the cut; it supersedes that process's record in its yearly file). Its cost follows the releases since the cut, not
-the history: each record links its earlier releases through the **link index** written with the yearly record
-files (``publish/.index/links-<digest>.parquet``, named by the checksums of the year's files, outside the
-publication), so no release of the history is read again. When anything the night needs is missing, it refreshes.
+The yearly and full files are rewritten (**refreshed**) on **cut** nights only: the first stored interval, then the
+first whose end is ``publication_refresh_days`` or more after the last cut's (:func:`cut_of`; a function of the
+stored intervals alone, so backfills in any order agree). A night between cuts (``base``: the publication of its cut)
+links every yearly and full file from there, and writes ``releases/changes.jsonl.gz`` (the releases stored after the
+cut) and ``records/changes.jsonl.gz`` (the current record of every process that got releases after the cut; it
+supersedes that process's record in its yearly file). Its cost follows the releases since the cut, not the
+history: each record links its earlier releases through the **link index** written with the yearly record files
+(``publish/.index/links-<digest>.parquet``, named by the checksums of the year's files, outside the publication), so
+no release of the history is read again. When the cut's publication or its index is missing, the night refreshes.
 
 Which yearly files changed since the previous publication (key ``P``) comes from the store: the releases stored in
 the partitions after ``P`` give the release years touched, and the processes that received them (recompiled in the
@@ -39,6 +41,7 @@ import itertools
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -311,6 +314,46 @@ ORDER BY ocid, date, release_id, key, row
 """
 
 
+def cut_of(keys: list[str], interval: Interval, days: int) -> str:
+    """Return the key of the cut night of ``interval``: the first stored interval, then each first one that ends
+    ``days`` or more after the last cut ends (``keys``: the stored interval keys up to this night's)."""
+    ends = {key: dt.datetime.fromisoformat(end) for key, end in interval_ends(keys, interval).items()}
+    ordered = sorted(ends)
+    cut = ordered[0]
+    for key in ordered[1:]:
+        if (ends[key] - ends[cut]).total_seconds() >= days * 86_400:
+            cut = key
+    return cut
+
+
+def index_name(parts: list[PackageFile], hashes: dict[str, str]) -> str:
+    """Return the file name of the link index of a yearly record cut, named by its files' checksums."""
+    made_of = "\n".join(hashes[p.path] for p in parts).encode()
+    return f"links-{hashlib.blake2b(made_of, digest_size=16).hexdigest()}.parquet"
+
+
+def prune_index(root: Path, publications: Iterable[Path], younger: float = 86_400) -> int:
+    """Remove the link indexes that no cut publication among ``publications`` uses; return how many.
+
+    A cut publication may still give the yearly files of a backfilled night, so its indexes stay while it exists.
+    Indexes younger than ``younger`` seconds stay too: a run publishing at the same time may have just written them.
+    """
+    keep = set()
+    for folder in publications:
+        cut = Previous.read(folder)
+        if cut.cut_key == folder.name:
+            for (kind, _), parts in cut.yearly_cuts().items():
+                if kind == "record-package" and all(p.path in cut.hashes for p in parts):
+                    keep.add(index_name(parts, cut.hashes))
+    removed = 0
+    now = time.time()
+    for path in (root / INDEX).glob("links-*.parquet") if (root / INDEX).is_dir() else []:
+        if path.name not in keep and now - path.stat().st_mtime > younger:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def _literal(paths: list[str]) -> str:
     """Return a SQL list literal of file paths (the store's own paths; quotes doubled all the same)."""
     return "[" + ", ".join("'" + path.replace("'", "''") + "'" for path in paths) + "]"
@@ -335,7 +378,6 @@ class Previous:
     build: str | None = None  # what its package metadata was made of: reuse only under the same
     releases: int | None = None  # releases stored up to it
     cut_key: str | None = None  # the key of the publication its yearly and full files were written in
-    cut_end: str | None = None  # … and the end of its interval (RFC 3339)
 
     @property
     def key(self) -> str | None:
@@ -358,8 +400,7 @@ class Previous:
             descriptor = jsonio.read_json(folder / "datapackage.json")
             resources = {r["path"]: r for r in descriptor.get("resources", [])}
             own = descriptor.get("semaforo") or {}
-        cut = (own.get("cut"), own.get("cut_end"))
-        return cls(folder, hashes, resources, own.get("build"), own.get("releases"), *cut)
+        return cls(folder, hashes, resources, own.get("build"), own.get("releases"), own.get("cut"))
 
     def cut(self, kind: str, cut: str) -> list[PackageFile]:
         """Return the previous files of one cut, in part order (empty when it had none)."""
@@ -420,10 +461,10 @@ class Packages:
         max_bytes: int = MAX_FILE_BYTES,
         package_size: int = PACKAGE_SIZE,
         reusable: bool = True,
-        refresh: bool = True,
+        base: Previous | None = None,
     ) -> None:
         self.staging, self.store, self.interval, self.previous = staging, store, interval, previous
-        self.refresh = refresh
+        self.base = base if base is not None and base.folder is not None and reusable else None
         self.index = staging.parent / INDEX
         self.meta, self.clean, self.hashes = meta, clean, hashes
         self.options = {"limit": limit, "max_bytes": max_bytes, "package_size": package_size}
@@ -456,12 +497,11 @@ class Packages:
                     )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        yearly = sorted((f for f in result.files if f.cut != CHANGES), key=lambda f: (f.kind, f.cut, f.part))
-        for kind in KINDS:
-            result.files += self._full(kind, [f for f in yearly if f.kind == kind])
+        if result.cut == self.interval.key:  # between cuts, the full files are the cut's too
+            yearly = sorted(result.files, key=lambda f: (f.kind, f.cut, f.part))
+            for kind in KINDS:
+                result.files += self._full(kind, [f for f in yearly if f.kind == kind])
         result.files.sort(key=lambda f: f.path)
-        if result.cut == self.interval.key:
-            self._prune_index(yearly)
         return result
 
     def _plan(self, con: duckdb.DuckDBPyConnection, files: list[str], compiled: list[str], result: OcdsResult) -> None:
@@ -489,7 +529,7 @@ class Packages:
         result.new = {ocid for ocid, new in touched if new}
         row = con.execute("SELECT count(*) FROM process_index").fetchall()[0]
         result.records = int(row[0]) if row else 0
-        if not self.refresh and self.reusable and self._changes(con, result):
+        if self.base is not None and self.reusable and self._changes(con, self.base, result):
             record_parts = [f for f in result.files if f.kind == "record-package"]
             result.record_files = self._record_files(con, record_parts, result.cut)
             return
@@ -539,21 +579,29 @@ class Packages:
             self.previous.reuse(part.path, self.staging, self.hashes)
         return parts
 
-    def _changes(self, con: duckdb.DuckDBPyConnection, result: OcdsResult) -> bool:
-        """Link every yearly and full file of the previous publication, as cut, and write the ``changes`` files.
+    def _changes(self, con: duckdb.DuckDBPyConnection, base: Previous, result: OcdsResult) -> bool:
+        """Link every yearly and full file of the cut's publication ``base`` and write the ``changes`` files.
 
         Returns False, having linked nothing, when that cannot be done: then the night refreshes.
         """
-        cut = self.previous.cut_key
-        yearly = self.previous.yearly_cuts()
+        cut = base.key
+        kept = {**base.yearly_cuts(), **{(kind, "full"): base.cut(kind, "full") for kind in KINDS}}
+        yearly = {kc: parts for kc, parts in kept.items() if kc[1] != "full"}
         if (
             cut is None
+            or base.cut_key != cut
             or not yearly
-            or any(not parts or any(p.path not in self.previous.hashes for p in parts) for parts in yearly.values())
+            or any(not parts or any(p.path not in base.hashes for p in parts) for parts in kept.values())
         ):
             return False
+        stored = con.execute("SELECT count(*) FROM release_rows WHERE key <= ?", [cut]).fetchall()[0][0]
+        if stored != base.releases:  # the history under the cut was rewritten since
+            log.warning(
+                "publish: %s releases stored up to %s, which published %s: refreshing", stored, cut, base.releases
+            )
+            return False
         index = [
-            str(self._index_path(parts, self.previous.hashes))
+            str(self._index_path(parts, base.hashes))
             for (kind, _), parts in yearly.items()
             if kind == "record-package"
         ]
@@ -567,12 +615,13 @@ class Packages:
             log.warning("publish: cannot read the link index of %s (%s): refreshing", cut, exc)
             return False
         result.cut = cut
-        for (kind, year), parts in yearly.items():
+        for (kind, year), parts in kept.items():
             for part in parts:
-                self.previous.reuse(part.path, self.staging, self.hashes)
+                base.reuse(part.path, self.staging, self.hashes)
             result.files += parts
-            result.reused.append(f"{KINDS[kind]}/{year}")
-            if kind == "release-package":
+            if year != "full":
+                result.reused.append(f"{KINDS[kind]}/{year}")
+            if kind == "release-package" and year != "full":
                 result.releases += sum(p.items for p in parts)
         recent = [k for k in self.keys if k > cut]
         if not recent:
@@ -607,20 +656,7 @@ class Packages:
         return True
 
     def _index_path(self, parts: list[PackageFile], hashes: dict[str, str]) -> Path:
-        """Return the link index of a yearly record cut, named by its files' checksums."""
-        made_of = "\n".join(hashes[p.path] for p in parts).encode()
-        return self.index / f"links-{hashlib.blake2b(made_of, digest_size=16).hexdigest()}.parquet"
-
-    def _prune_index(self, yearly: list[PackageFile]) -> None:
-        """Remove the link indexes no yearly record file of tonight's refreshed publication uses."""
-        cuts: dict[str, list[PackageFile]] = {}
-        for item in yearly:
-            if item.kind == "record-package":
-                cuts.setdefault(item.cut, []).append(item)
-        keep = {self._index_path(parts, self.hashes).name for parts in cuts.values()}
-        for path in self.index.glob("links-*.parquet") if self.index.is_dir() else []:
-            if path.name not in keep:
-                path.unlink(missing_ok=True)
+        return self.index / index_name(parts, hashes)
 
     def _writer(self, kind: str, cut: str, published: str) -> PackageWriter:
         stem = f"{KINDS[kind]}/{cut}"

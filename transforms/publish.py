@@ -25,7 +25,6 @@ DuckDB sorts under a memory limit.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import mimetypes
@@ -345,16 +344,6 @@ def linked_hash(staging: Path, relative: str, previous: Previous, hashes: dict[s
         hashes[relative] = previous.hashes[relative]
 
 
-def refresh_due(settings: Settings, interval: Interval, previous: Previous) -> bool:
-    """Whether tonight rewrites the yearly and full files: ``publication_refresh_days`` after the end of the interval
-    they were cut in (a backfill of several days counts from its end, not its start)."""
-    try:
-        cut_end = dt.datetime.fromisoformat(previous.cut_end or "")
-    except ValueError:  # none recorded: never cut, or a publication of an earlier layout
-        return True
-    return (interval.end - cut_end).total_seconds() >= settings.publication_refresh_days * 86_400
-
-
 def _publish_ocds(
     settings: Settings,
     staging: Path,
@@ -364,6 +353,7 @@ def _publish_ocds(
     limit: int,
     catalog: Catalog,
     hashes: dict[str, str],
+    base: Previous | None,
 ) -> OcdsResult:
     build = build_digest(settings, limit)
     ocds = packages.Packages(
@@ -376,7 +366,7 @@ def _publish_ocds(
         limit=limit,
         hashes=hashes,
         reusable=previous.build == build,
-        refresh=refresh_due(settings, interval, previous),
+        base=base if base is not None and base.build == build else None,
     ).write()
     parts = Counter((item.kind, item.cut) for item in ocds.files)
     for item in ocds.files:
@@ -431,10 +421,10 @@ def _publish_tables(
     excel_rows: int,
     catalog: Catalog,
     hashes: dict[str, str],
-    refreshed: bool,
+    base: Previous | None,
 ) -> dict[str, int]:
     """Link the DuckDB file and the Parquet files; write the schemas, one CSV per result table and the flat files
-    (or, between refreshes, link the previous publication's flat files, as cut)."""
+    (or, between cuts, link the flat files of the cut's publication ``base``)."""
     link_or_copy(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
     linked_hash(staging, "semaforo.duckdb", previous, hashes)
     with flat.connect(staging / "semaforo.duckdb", staging.parent / f"{staging.name}.duckdb-tmp") as con:
@@ -486,7 +476,7 @@ def _publish_tables(
         previous.reuse(relative, staging, hashes)
         return [{k: v for k, v in t.items() if k != "schema"} for t in old.get("tables", [])]
 
-    if not refreshed and _link_flat(staging, previous, catalog, hashes):
+    if base is not None and _link_flat(staging, base, catalog, hashes):
         return rows
     spill = staging.parent / f"{staging.name}.duckdb-tmp"
     exports = flat.export(
@@ -509,13 +499,13 @@ def _publish_tables(
     return rows
 
 
-def _link_flat(staging: Path, previous: Previous, catalog: Catalog, hashes: dict[str, str]) -> bool:
-    """Link every flat file of the previous publication with its description; False when it has none to link."""
-    found = {path: r for path, r in previous.resources.items() if path.startswith("flat/") and path in previous.hashes}
-    if not found or previous.folder is None or not all((previous.folder / path).is_file() for path in found):
+def _link_flat(staging: Path, base: Previous, catalog: Catalog, hashes: dict[str, str]) -> bool:
+    """Link every flat file of the cut's publication with its description; False when it has none to link."""
+    found = {path: r for path, r in base.resources.items() if path.startswith("flat/") and path in base.hashes}
+    if not found or base.folder is None or not all((base.folder / path).is_file() for path in found):
         return False
     for path, resource in found.items():
-        previous.reuse(path, staging, hashes)
+        base.reuse(path, staging, hashes)
         catalog[path] = {
             "group": "flat",
             **{k: resource[k] for k in ("description", "fingerprint", "tables") if k in resource},
@@ -662,11 +652,14 @@ def publish(
             previous = Previous(previous.folder)
         log.info("publish %s: previous publication %s", key, previous.key)
 
-        ocds = _publish_ocds(settings, staging, store, interval, previous, limit, catalog, hashes)
+        # The cut night's publication gives the yearly and flat files of the nights up to the next cut.
+        cut = packages.cut_of(store.keys(key), interval, settings.publication_refresh_days)
+        base = Previous.read(root / cut) if cut != key and not rebuild and (root / cut).is_dir() else None
+        ocds = _publish_ocds(settings, staging, store, interval, previous, limit, catalog, hashes, base)
         clean = redactor(settings.publication_personal_data)
         changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
-        refreshed = ocds.cut == key
-        rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes, refreshed)
+        linked = base if ocds.cut != key else None
+        rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes, linked)
         _publish_documents(staging, warehouse, previous, catalog, hashes)
         facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
         _publish_page(settings, staging, interval, facts, catalog, previous, hashes)
@@ -675,7 +668,6 @@ def publish(
             "build": build_digest(settings, limit),
             "releases": ocds.releases_stored,
             "cut": ocds.cut or key,
-            "cut_end": published if ocds.cut == key else previous.cut_end,
         }
         jsonio.write_json(staging / "datapackage.json", describe(staging, catalog, hashes, descriptor))
         hashes["datapackage.json"] = sha256(staging / "datapackage.json")
@@ -687,6 +679,9 @@ def publish(
         current = latest.resolve().name if latest.is_symlink() else ""
         if key >= current:  # a backfill of an older date never moves "latest" backwards
             switch_latest(root, key)
+        if ocds.cut == key:
+            dated = [p for p in root.iterdir() if DATED.match(p.name) and p.is_dir() and not p.is_symlink()]
+            packages.prune_index(root, dated)
         record_files = [f for f in ocds.files if f.kind == "record-package"]
         return {
             "path": str(final),

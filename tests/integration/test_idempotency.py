@@ -120,10 +120,13 @@ def test_overlapping_backfills_end_as_one(served, tmp_path) -> None:  # type: ig
     assert b.wait(timeout=600) == 0, b.stderr.read().decode() if b.stderr else ""
 
     # Two data roots build their own DuckDB files, which never match byte for byte (random ids in the header):
-    # compare everything else byte for byte, and the databases by content.
+    # compare everything else byte for byte, and the databases by content. The publication's link index is a cache
+    # outside the publications: a night published before its cut night may leave one more entry there.
     def comparable(root: Path) -> dict[str, str]:
         return {
-            k: v for k, v in snapshot(root).items() if not k.endswith((".duckdb", "SHA256SUMS", "datapackage.json"))
+            k: v
+            for k, v in snapshot(root).items()
+            if not k.endswith((".duckdb", "SHA256SUMS", "datapackage.json")) and not k.startswith("publish/.index/")
         }
 
     assert comparable(served.data_root) == comparable(one.data_root)

@@ -8,13 +8,14 @@ three nights; the last night touches 2026 only. Most tests refresh the yearly fi
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from transforms import jsonio, pipeline, tables
+from transforms import jsonio, packages, pipeline, tables
 from transforms import publish as publishing
 from transforms.intervals import MEXICO_CITY, Interval
 from transforms.ocds.validate import Validator
@@ -276,6 +277,19 @@ def test_the_yearly_files_are_rewritten_once_refresh_days_old(settings) -> None:
     nightly = every_other.model_copy(update={"publication_refresh_days": 0})
     assert files(folders[2]) == files(run_night_again(nightly, folders[2]))
 
+    # Both cuts keep their link indexes (a backfill of the second night links the first's files); an old index no
+    # publication uses goes, and so does a cut's once its publication is gone.
+    index = every_other.data_root / "publish" / ".index"
+    kept = sorted(index.glob("links-*.parquet"))
+    stray = index / "links-0.parquet"
+    stray.write_bytes(b"")
+    os.utime(stray, (0, 0))
+    assert packages.prune_index(index.parent, folders) == 1 and sorted(index.glob("links-*.parquet")) == kept
+    for path in kept:
+        os.utime(path, (0, 0))
+    assert packages.prune_index(index.parent, folders[1:]) > 0
+    assert 0 < len(list(index.glob("links-*.parquet"))) < len(kept)
+
 
 def run_night_again(settings: Any, folder: Path) -> Path:
     """Publish a night again with nothing reused; return its folder (the same)."""
@@ -293,3 +307,24 @@ def test_a_missing_link_index_refreshes(settings) -> None:  # type: ignore[no-un
     assert jsonio.read_json(folder / "datapackage.json")["semaforo"]["cut"] == NIGHTS[1]
     assert not (folder / "records/changes.jsonl.gz").exists()
     assert list((settings.data_root / "publish" / ".index").glob("links-*.parquet"))
+
+
+def test_a_night_whose_cut_is_not_published_refreshes_and_the_next_links_the_cut(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = night_releases()
+    sequential = settings.model_copy(update={"data_root": tmp_path / "sequential"})
+    expected = [run_night(sequential, key, data[key]) for key in NIGHTS]
+    first = run_night(settings, NIGHTS[0], data[NIGHTS[0]])
+    first.rename(first.with_name("aside"))  # a backfill publishing the second night before the first is published
+    second = run_night(settings, NIGHTS[1], data[NIGHTS[1]])
+    assert jsonio.read_json(second / "datapackage.json")["semaforo"]["cut"] == NIGHTS[1]
+    first.with_name("aside").rename(first)
+    third = run_night(settings, NIGHTS[2], data[NIGHTS[2]])
+    assert jsonio.read_json(third / "datapackage.json")["semaforo"]["cut"] == NIGHTS[0]
+    assert same_file(first / "records/2026.jsonl.gz", third / "records/2026.jsonl.gz")
+
+    def comparable(folder: Path) -> dict[str, bytes]:
+        return {
+            k: v for k, v in files(folder).items() if not k.endswith((".duckdb", "SHA256SUMS", "datapackage.json"))
+        }
+
+    assert comparable(third) == comparable(expected[2]), "what the night publishes depends on the stored data only"

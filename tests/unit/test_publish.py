@@ -336,17 +336,15 @@ def test_csv_lines_made_in_sql_equal_pythons_csv_module() -> None:
     assert ours.getvalue().decode() == theirs.getvalue()
 
 
-def test_yearly_files_are_refreshed_days_after_the_end_of_the_interval_they_were_cut_in() -> None:
+def test_the_cut_night_follows_the_stored_intervals_only() -> None:
     from transforms.intervals import Interval
-    from transforms.packages import Previous
-    from transforms.settings import load_settings
 
-    weekly = load_settings(publication_refresh_days=7)
     history = Interval(Interval.for_day("2026-02-23").start, Interval.for_day("2026-10-30").end)  # a long backfill
-    cut = Previous(cut_key=history.key, cut_end=history.end.astimezone(publishing.MEXICO_CITY).isoformat())
-    assert not publishing.refresh_due(weekly, Interval.for_day("2026-10-31"), cut), "one night after its end"
-    assert not publishing.refresh_due(weekly, Interval.for_day("2026-11-05"), cut)
-    assert publishing.refresh_due(weekly, Interval.for_day("2026-11-06"), cut), "seven nights after"
-    assert publishing.refresh_due(weekly, Interval.for_day("2026-10-31"), Previous(cut_key=history.key))
-    every_night = load_settings(publication_refresh_days=0)
-    assert publishing.refresh_due(every_night, Interval.for_day("2026-10-31"), cut)
+    nights = [history.key, *(f"2026-{m:02d}-{d:02d}" for m, d in ((10, 31), *((11, d) for d in range(1, 9))))]
+    for night in nights[1:]:
+        keys = nights[: nights.index(night) + 1]
+        cut = packages.cut_of(keys, Interval.for_day(night), 7)
+        # The history ends on the 31st at 03:00: seven nights later (the 6th ends on the 7th) it is a week old.
+        assert cut == (history.key if night < "2026-11-06" else "2026-11-06"), night
+    assert packages.cut_of(nights[:3], Interval.for_day(nights[2]), 0) == nights[2], "0: every night"
+    assert packages.cut_of(nights[:1], history, 7) == history.key, "the first interval is a cut"
