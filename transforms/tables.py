@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -31,6 +33,7 @@ from transforms import jsonio, resolution
 from transforms.intervals import Interval
 from transforms.ocds.mapping import EXTENSIONS
 
+log = logging.getLogger(__name__)
 OCDS_VERSION = "1.1"
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "tables"
@@ -612,29 +615,89 @@ def read_table(parquet_root: Path, table: str) -> pa.Table:
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
+def _create_table(con: duckdb.DuckDBPyConnection, parquet_root: Path, table: str) -> None:
+    """Create one table from its Parquet files, with its table and column comments."""
+    files = [str(p) for p in parquet_files(parquet_root, table)]
+    schema = table_schemas()[table]
+    # Identifiers come from our own schema files, never from user input.
+    con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM read_parquet(?, hive_partitioning = false)', [files])
+    con.execute(f"COMMENT ON TABLE \"{table}\" IS '{schema['description'].replace(chr(39), chr(39) * 2)}'")
+    for field in schema["fields"]:
+        comment = field["description"].replace("'", "''")
+        con.execute(f'COMMENT ON COLUMN "{table}"."{field["name"]}" IS \'{comment}\'')
+
+
 def build_duckdb(database: Path, parquet_root: Path, tables: Iterable[str]) -> None:
     """Create a DuckDB file holding every table (loaded from Parquet) with column comments."""
     database.unlink(missing_ok=True)
     with duckdb.connect(str(database)) as con:
         for table in tables:
-            files = [str(p) for p in parquet_files(parquet_root, table)]
-            schema = table_schemas()[table]
-            # Identifiers come from our own schema files, never from user input.
-            con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM read_parquet(?, hive_partitioning = false)', [files])
-            con.execute(f"COMMENT ON TABLE \"{table}\" IS '{schema['description'].replace(chr(39), chr(39) * 2)}'")
-            for field in schema["fields"]:
-                comment = field["description"].replace("'", "''")
-                con.execute(f'COMMENT ON COLUMN "{table}"."{field["name"]}" IS \'{comment}\'')
+            _create_table(con, parquet_root, table)
         con.execute("CHECKPOINT")
 
 
-def parquet_fingerprint(parquet_root: Path) -> str:
+# Builds in a row that update the previous DuckDB file in place of a new one; the next starts afresh, so the space
+# that deleted rows leave behind does not pile up.
+INCREMENTAL_BUILDS = 6
+_YEAR_PARTITION = re.compile(r"(?:^|/)year=(-?\d+)/")
+
+
+def parquet_hashes(parquet_root: Path) -> dict[str, str]:
+    """Return the SHA-256 of every visible Parquet file under ``parquet_root``, by relative POSIX path."""
+    return {
+        path.relative_to(parquet_root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(p for p in parquet_root.rglob("*.parquet") if _visible(p, parquet_root))
+    }
+
+
+def parquet_fingerprint(parquet_root: Path, hashes: dict[str, str] | None = None) -> str:
     """Return a SHA-256 over every visible Parquet file (path and bytes): equal tables, equal fingerprint."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in parquet_root.rglob("*.parquet") if _visible(p, parquet_root)):
-        digest.update(path.relative_to(parquet_root).as_posix().encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for relative, file_hash in sorted((hashes if hashes is not None else parquet_hashes(parquet_root)).items()):
+        digest.update(relative.encode())
+        digest.update(bytes.fromhex(file_hash))
     return digest.hexdigest()
+
+
+def _update_duckdb(
+    database: Path, parquet_root: Path, tables: list[str], before: dict[str, str], after: dict[str, str]
+) -> dict[str, str]:
+    """Bring a copy of the previous DuckDB file up to date with the Parquet files; return what each table needed.
+
+    A table whose files are unchanged is kept; one whose changed files are all year partitions gets those years
+    deleted and loaded again; any other is loaded again whole.
+    """
+    done = {}
+    with duckdb.connect(str(database)) as con:
+        existing = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for gone in sorted(existing - set(tables)):
+            con.execute(f'DROP TABLE "{gone}"')
+            done[gone] = "dropped"
+        for table in tables:
+            mine = {k: v for k, v in before.items() if k.startswith(f"{table}/")}
+            now = {k: v for k, v in after.items() if k.startswith(f"{table}/")}
+            if table in existing and mine == now:
+                continue
+            changed = [k for k in sorted(mine.keys() | now.keys()) if mine.get(k) != now.get(k)]
+            years = [match.group(1) for k in changed if (match := _YEAR_PARTITION.search(k))]
+            fields = {f["name"] for f in table_schemas()[table]["fields"]}
+            if table not in existing or len(years) < len(changed) or "year" not in fields:
+                con.execute(f'DROP TABLE IF EXISTS "{table}"')
+                _create_table(con, parquet_root, table)
+                done[table] = "loaded"
+                continue
+            wanted = sorted({int(y) for y in years})
+            con.execute(f'DELETE FROM "{table}" WHERE year IN (SELECT unnest(?::BIGINT[]))', [wanted])
+            files = [
+                str(parquet_root / k)
+                for k in sorted(now)
+                if (match := _YEAR_PARTITION.search(k)) and int(match.group(1)) in wanted
+            ]
+            if files:
+                con.execute(f'INSERT INTO "{table}" SELECT * FROM read_parquet(?, hive_partitioning = false)', [files])
+            done[table] = f"years {', '.join(map(str, wanted))}"
+        con.execute("CHECKPOINT")
+    return done
 
 
 def build_duckdb_if_changed(database: Path, parquet_root: Path) -> bool:
@@ -642,11 +705,20 @@ def build_duckdb_if_changed(database: Path, parquet_root: Path) -> bool:
 
     DuckDB files differ byte for byte between two builds of the same data (random ids and checksums in their
     headers), so a re-run keeps the existing file when the Parquet inputs have the same fingerprint; the
-    publication's checksums then stay the same too. Returns whether the file was rebuilt.
+    publication's checksums then stay the same too. When the existing file was built from other inputs with the same
+    table schemas, a copy of it is updated with the changed tables and year partitions only (a night changes a few
+    partitions of a large history), up to :data:`INCREMENTAL_BUILDS` times in a row. ``<database>.inputs`` records
+    what the file was built from. Returns whether the file was (re)built.
     """
-    fingerprint = parquet_fingerprint(parquet_root)
+    hashes = parquet_hashes(parquet_root)
+    fingerprint = parquet_fingerprint(parquet_root, hashes)
+    schemas = hashlib.sha256(jsonio.dumps(table_schemas())).hexdigest()
     stamp = database.with_name(database.name + ".inputs")
-    if database.exists() and stamp.exists() and stamp.read_text().strip() == fingerprint:
+    try:
+        built = jsonio.read_json(stamp) if database.exists() else {}
+    except (OSError, ValueError):  # none, or the plain fingerprint of an earlier layout
+        built = {}
+    if built.get("fingerprint") == fingerprint:
         return False
     names = sorted(
         p.name
@@ -654,9 +726,21 @@ def build_duckdb_if_changed(database: Path, parquet_root: Path) -> bool:
         if p.is_dir() and not p.name.startswith(".") and p.name in table_schemas()
     )
     tmp = database.with_name(f".{database.name}.{os.getpid()}.tmp")
-    build_duckdb(tmp, parquet_root, names)
-    # Read-only: the publication hard-links this file, so a write through either name would change both.
-    tmp.chmod(0o444)
-    os.replace(tmp, database)
-    stamp.write_text(fingerprint + "\n")
+    generation = int(built.get("generation", INCREMENTAL_BUILDS))
+    try:
+        if built.get("schemas") == schemas and generation < INCREMENTAL_BUILDS:
+            shutil.copyfile(database, tmp)  # the old file may be hard-linked from a publication: never written
+            tmp.chmod(0o644)
+            log.info("duckdb: updated %s", _update_duckdb(tmp, parquet_root, names, built.get("files", {}), hashes))
+            generation += 1
+        else:
+            build_duckdb(tmp, parquet_root, names)
+            generation = 0
+        # Read-only: the publication hard-links this file, so a write through either name would change both.
+        tmp.chmod(0o444)
+        os.replace(tmp, database)
+    finally:
+        tmp.unlink(missing_ok=True)
+    stamp_data = {"fingerprint": fingerprint, "schemas": schemas, "generation": generation, "files": hashes}
+    jsonio.write_json(stamp, stamp_data)
     return True

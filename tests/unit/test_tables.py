@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms import tables
+from transforms import jsonio, tables
 from transforms.dictionary import render_data_dictionary
 from transforms.intervals import Interval
 from transforms.ocds.compile import compile_releases
@@ -219,3 +220,54 @@ def test_data_dictionary_mentions_every_table_and_column() -> None:
             assert f"| `{field['name']}` | {field['type']} |" in sections[name], (name, field["name"])
     assert "one of `open`, `selective`, `limited`, `direct`" in text
     assert text == render_data_dictionary()
+
+
+def _content(database: Path) -> dict[str, list[Any]]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        names = [n for (n,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        comments = con.execute("SELECT table_name, comment FROM duckdb_tables() ORDER BY 1").fetchall()
+        columns = con.execute("SELECT table_name, column_name, comment FROM duckdb_columns() ORDER BY ALL").fetchall()
+        return {
+            **{name: con.execute(f'SELECT * FROM "{name}" ORDER BY ALL').fetchall() for name in names},
+            "comments": [comments, columns],
+        }
+
+
+def test_the_duckdb_file_is_updated_by_year_partition_and_equals_a_fresh_build(
+    tmp_path: Path, rows: dict[str, list[dict[str, Any]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "parquet"
+    awards = rows["core_awards"]
+    assert len(awards) > 3
+    early = [{**row, "year": 2025} for row in awards[:2]]
+    tables.write_parquet(root, "core_awards", tables.to_arrow("core_awards", early + awards[2:]))
+    tables.write_parquet(root, "core_dataset_meta", tables.to_arrow("core_dataset_meta", rows["core_dataset_meta"]))
+    database = tmp_path / "semaforo.duckdb"
+    assert tables.build_duckdb_if_changed(database, root)
+    assert not tables.build_duckdb_if_changed(database, root), "the same inputs: the same file"
+    first = database.stat().st_ino
+
+    # One year changes and a table comes: 2025 is kept, 2026 loaded again, the new table created.
+    changed = [{**row, "amount": 1.5} for row in awards[2:]]
+    tables.write_parquet(root, "core_awards", tables.to_arrow("core_awards", early + changed))
+    tables.write_parquet(root, "core_contracts", tables.to_arrow("core_contracts", rows["core_contracts"]))
+    with caplog.at_level("INFO", logger="transforms.tables"):
+        assert tables.build_duckdb_if_changed(database, root)
+    assert "'core_awards': 'years 2026'" in caplog.text and "'core_contracts': 'loaded'" in caplog.text
+    assert "core_dataset_meta" not in caplog.text, "unchanged: kept as it was"
+    assert database.stat().st_ino != first, "a new file, not the old one written in place (publications link it)"
+    stamp = jsonio.read_json(database.with_name("semaforo.duckdb.inputs"))
+    assert stamp["generation"] == 1
+    fresh = tmp_path / "fresh.duckdb"
+    tables.build_duckdb(fresh, root, ["core_awards", "core_contracts", "core_dataset_meta"])
+    assert _content(database) == _content(fresh)
+
+    # A table that goes is dropped; after INCREMENTAL_BUILDS updates in a row the file is built afresh.
+    shutil.rmtree(root / "core_contracts")
+    for number in range(tables.INCREMENTAL_BUILDS):
+        step = [{**row, "amount": float(number)} for row in awards[2:]]
+        tables.write_parquet(root, "core_awards", tables.to_arrow("core_awards", early + step))
+        assert tables.build_duckdb_if_changed(database, root)
+    assert jsonio.read_json(database.with_name("semaforo.duckdb.inputs"))["generation"] == 0
+    tables.build_duckdb(fresh, root, ["core_awards", "core_dataset_meta"])
+    assert _content(database) == _content(fresh)
