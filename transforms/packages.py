@@ -647,9 +647,7 @@ class Packages:
         links = self._rows(con, LINKS_SINCE, [])
         self._fill(records, self._rows(con, query, [compiled, cut]), links)
         records.close()
-        self._check(
-            con, f"SELECT count(*) FROM process_index WHERE last_key > '{cut}'", None, records.files, "records"
-        )
+        self._check(con, "SELECT count(*) FROM process_index WHERE last_key > ?", cut, records.files, "records")
         result.files += records.files
         result.rewritten += [f"releases/{CHANGES}", f"records/{CHANGES}"]
         log.info("publish: wrote the changes since %s (%s releases)", cut, sum(p.items for p in writer.files))
