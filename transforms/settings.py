@@ -70,9 +70,10 @@ class Settings(BaseSettings):
     publication_refresh_days: int = Field(
         7,
         ge=0,
-        description="Days between rewrites of the yearly and full OCDS files and the flat files: in between, a "
-        "night links them from the previous publication and publishes what changed since they were cut in "
-        "`changes/` (its cost follows the night's data, not the history). 0 rewrites what changed every night.",
+        description="Days between cut nights, which rewrite the yearly and full OCDS files and the flat files: a "
+        "night in between links them from its cut night's publication and publishes what changed since in "
+        "`records/changes.jsonl.gz` and `releases/changes.jsonl.gz` (its cost follows the night's data, not the "
+        "history). 0 cuts every night.",
     )
 
     keep_snapshots: int = Field(
