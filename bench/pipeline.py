@@ -36,6 +36,7 @@ PEAK = (
 )
 END = dt.date(2026, 10, 31)
 CONTRACTS_PER_DAY = 400  # federal CompraNet averages ~383 a day (REFERENCE §7)
+WEEK = 7  # nights between cut nights, SEMAFORO_PUBLICATION_REFRESH_DAYS' default
 
 
 def _run_step(step: str, env: dict[str, str], date: dt.date, until: dt.date | None = None) -> dict[str, float]:
@@ -68,15 +69,22 @@ class Progress:
         self, phase: str, env: dict[str, str], date: dt.date, until: dt.date | None = None
     ) -> dict[str, dict[str, float]]:
         """Run every step of one phase not measured yet, recording each; return the phase's measurements."""
-        measured = self.phases.setdefault(phase, {})
         for step in STEPS:
-            if step in measured:
-                print(f"{phase} {step}: measured before, {measured[step]['seconds']} s", flush=True)
-                continue
+            self.step(phase, step, env, date, until)
+        return self.phases[phase]
+
+    def step(
+        self, phase: str, step: str, env: dict[str, str], date: dt.date, until: dt.date | None = None
+    ) -> dict[str, float]:
+        """Run one step of a phase unless measured already, recording it; return its measurement."""
+        measured = self.phases.setdefault(phase, {})
+        if step in measured:
+            print(f"{phase} {step}: measured before, {measured[step]['seconds']} s", flush=True)
+        else:
             measured[step] = _run_step(step, env, date, until)
             print(f"{phase} {step}: {measured[step]['seconds']} s, {measured[step]['peak_mib']} MiB", flush=True)
             jsonio.write_json(self.path, self.phases)
-        return measured
+        return measured[step]
 
 
 def _compiled_json_megabytes(root: Path) -> float:
@@ -126,6 +134,10 @@ def run_size(
             "history", {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, config.start, night - dt.timedelta(days=1)
         )
         on_history = progress.pipeline("on_history", {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, night)
+        # The same night's publication as a cut night, which rewrites the yearly and flat files the night touched
+        # (one night in SEMAFORO_PUBLICATION_REFRESH_DAYS is one).
+        cut_env = {**base, "SEMAFORO_DATA_ROOT": str(history_root), "SEMAFORO_PUBLICATION_REFRESH_DAYS": "0"}
+        cut_publish = progress.step("cut_night", "publish", cut_env, night)
         on_empty = progress.pipeline("on_empty", {**base, "SEMAFORO_DATA_ROOT": str(empty_root)}, night)
     finally:
         server.shutdown()
@@ -138,6 +150,8 @@ def run_size(
     compiled_mb = _compiled_json_megabytes(history_root)
     nightly_history = sum(step["seconds"] for step in on_history.values())
     nightly_empty = sum(step["seconds"] for step in on_empty.values())
+    # A week of nights: six between cuts and one cut night, whose publish costs more.
+    week = nightly_history + (cut_publish["seconds"] - on_history["publish"]["seconds"]) / WEEK
     return {
         "procedures": procedures,
         "measured": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -159,6 +173,9 @@ def run_size(
             "on_history_seconds": round(nightly_history, 2),
             "on_empty_seconds": round(nightly_empty, 2),
             "ratio": round(nightly_history / nightly_empty, 2) if nightly_empty else None,
+            "cut_night_publish": cut_publish,
+            "week_average_seconds": round(week, 2),
+            "week_average_ratio": round(week / nightly_empty, 2) if nightly_empty else None,
         },
     }
 
@@ -200,8 +217,8 @@ def to_markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "| processes | full rebuild s | peak MiB | nightly on history s | nightly on empty s | ratio | "
-        "indicators MB/s | measured (load average) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        "cut night publish s | week average ratio | indicators MB/s | measured (load average) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for size in results["sizes"]:
         n = size["nightly"]
@@ -209,6 +226,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| {size['processes']:,} | {rebuild['seconds']:.1f} | {rebuild['peak_mib']:.0f} | "
             f"{n['on_history_seconds']:.1f} | {n['on_empty_seconds']:.1f} | {n['ratio']} | "
+            f"{n.get('cut_night_publish', {}).get('seconds', '–')} | {n.get('week_average_ratio', '–')} | "
             f"{size['indicators_mb_per_second']} | {size.get('measured', '?')[:16]} "
             f"({', '.join(str(x) for x in size.get('load_average', []))}) |"
         )
