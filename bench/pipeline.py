@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from transforms import jsonio
+from transforms.errors import SourceError
 from transforms.pipeline import STEPS
 from transforms.sources.simulator import SimulationConfig
 from transforms.sources.stage_api import serve_in_thread
@@ -106,8 +107,12 @@ def run_size(
     config = SimulationConfig(seed=13, procedures=procedures, start=END - dt.timedelta(days=days), end=END)
     progress = Progress(work / f"progress-{procedures}.json", resume or rerun_from is not None, rerun_from)
     folder = work / f"universe-{procedures}"
-    if progress.phases.get("simulate_seconds") is not None and StoredUniverse.open(folder).config == config:
-        universe, simulate_seconds = StoredUniverse.open(folder), progress.phases["simulate_seconds"]
+    try:
+        kept = StoredUniverse.open(folder) if progress.phases.get("simulate_seconds") is not None else None
+    except SourceError:  # the folder is gone or incomplete: simulate again
+        kept = None
+    if kept is not None and kept.config == config:
+        universe, simulate_seconds = kept, progress.phases["simulate_seconds"]
     else:
         progress.phases = {}  # a new universe: nothing measured before holds
         started = time.perf_counter()

@@ -314,16 +314,29 @@ ORDER BY ocid, date, release_id, key, row
 """
 
 
-def cut_of(keys: list[str], interval: Interval, days: int) -> str:
+def cut_of(keys: list[str], interval: Interval, days: int, recorded: dict[str, dt.datetime] | None = None) -> str:
     """Return the key of the cut night of ``interval``: the first stored interval, then each first one that ends
-    ``days`` or more after the last cut ends (``keys``: the stored interval keys up to this night's)."""
-    ends = {key: dt.datetime.fromisoformat(end) for key, end in interval_ends(keys, interval).items()}
+    ``days`` or more after the last cut ends (``keys``: the stored interval keys up to this night's).
+
+    An interval ends when ``recorded`` says (:meth:`Store.interval_end`), so a night's end never moves when later
+    nights are stored after a gap; one without a record ends where the next stored one starts.
+    """
+    recorded = recorded or {}
+    ends = {
+        key: recorded.get(key) or dt.datetime.fromisoformat(end) for key, end in interval_ends(keys, interval).items()
+    }
+    ends[interval.key] = interval.end
     ordered = sorted(ends)
     cut = ordered[0]
     for key in ordered[1:]:
         if (ends[key] - ends[cut]).total_seconds() >= days * 86_400:
             cut = key
     return cut
+
+
+def _splits(parts: list[PackageFile]) -> list[tuple[str, tuple[str, ...]]]:
+    """Return where the files of a release cut split: the path and first release of every part after the first."""
+    return [(p.path, tuple(p.first)) for p in parts[1:]]
 
 
 def index_name(parts: list[PackageFile], hashes: dict[str, str]) -> str:
@@ -464,7 +477,8 @@ class Packages:
         base: Previous | None = None,
     ) -> None:
         self.staging, self.store, self.interval, self.previous = staging, store, interval, previous
-        self.base = base if base is not None and base.folder is not None and reusable else None
+        # The cut's files need the cut's publication only (its build and its releases are checked in _changes).
+        self.base = base if base is not None and base.folder is not None else None
         self.index = staging.parent / INDEX
         self.meta, self.clean, self.hashes = meta, clean, hashes
         self.options = {"limit": limit, "max_bytes": max_bytes, "package_size": package_size}
@@ -529,7 +543,7 @@ class Packages:
         result.new = {ocid for ocid, new in touched if new}
         row = con.execute("SELECT count(*) FROM process_index").fetchall()[0]
         result.records = int(row[0]) if row else 0
-        if self.base is not None and self.reusable and self._changes(con, self.base, result):
+        if self.base is not None and self._changes(con, self.base, result):
             record_parts = [f for f in result.files if f.kind == "record-package"]
             result.record_files = self._record_files(con, record_parts, result.cut)
             return
@@ -544,12 +558,15 @@ class Packages:
         live = {year for (year,) in con.execute("SELECT DISTINCT year FROM process_index").fetchall()}
 
         locations: dict[str, list[PackageFile]] = {}  # release year → its files, to link records to releases
+        moved = False
         for year in sorted(release_years):
             last, arrived = release_years[year]
             parts = self._reuse("release-package", year, changed=arrived > 0)
             if parts is None:
                 parts = self._write_releases(con, year, self.ends[last])
                 result.rewritten.append(f"releases/{year}")
+                # Records link releases by file: where a year's files now split elsewhere, no record file is kept.
+                moved = moved or _splits(parts) != _splits(self.previous.cut("release-package", year))
             else:
                 result.reused.append(f"releases/{year}")
             locations[year] = parts
@@ -557,7 +574,7 @@ class Packages:
             result.releases += sum(p.items for p in parts)
         for year in sorted(live):
             last = record_years[year]
-            parts = self._reuse("record-package", year, changed=last > since)
+            parts = self._reuse("record-package", year, changed=last > since or moved)
             if parts is None:
                 parts = self._write_records(con, compiled, year, self.ends[last], locations)
                 result.rewritten.append(f"records/{year}")
@@ -649,7 +666,7 @@ class Packages:
         records.close()
         self._check(con, "SELECT count(*) FROM process_index WHERE last_key > ?", cut, records.files, "records")
         result.files += records.files
-        result.rewritten += [f"releases/{CHANGES}", f"records/{CHANGES}"]
+        result.rewritten += [f"{KINDS[f.kind]}/{CHANGES}" for f in (*writer.files[:1], *records.files[:1])]
         log.info("publish: wrote the changes since %s (%s releases)", cut, sum(p.items for p in writer.files))
         return True
 

@@ -118,7 +118,10 @@ def normalize(settings: Settings, interval: Interval) -> dict[str, Any]:
     # A stream from the landed pages to the sorted releases: bounded memory however long the interval.
     records = compranet_api.read_landed(settings, interval)
     target = quarantine_path(settings, interval.key)
-    return normalizing.normalize(records, settings.ocid_prefix, store(settings), interval.key, target)
+    releases_store = store(settings)
+    summary = normalizing.normalize(records, settings.ocid_prefix, releases_store, interval.key, target)
+    releases_store.record_interval(interval.key, interval.start, interval.end)
+    return summary
 
 
 @step
@@ -138,7 +141,9 @@ def normalize_publisher(settings: Settings, interval: Interval, name: str) -> di
 
     source = ocds_publisher.load_sources(settings.publishers_file)[name]
     releases = list(ocds_publisher.iter_releases(settings, source, interval))
-    written = store(settings).write_releases(interval.key, releases)
+    releases_store = store(settings)
+    written = releases_store.write_releases(interval.key, releases)
+    releases_store.record_interval(interval.key, interval.start, interval.end)
     jsonio.write_jsonl(quarantine_path(settings, interval.key), [])
     return {
         "records_in": len(releases),
@@ -307,7 +312,12 @@ def score(settings: Settings, interval: Interval) -> dict[str, Any]:
         outputs = score_observed(con)
     for name, table in outputs.items():
         tables.write_parquet(folder / "parquet", name, table)
-    rebuilt = tables.build_duckdb_if_changed(folder / "semaforo.duckdb", folder / "parquet")
+    # The night this snapshot was built on gives the DuckDB file to update (a night's file starts as none).
+    base = (
+        jsonio.read_json(folder / warehouse.MANIFEST).get("base") if (folder / warehouse.MANIFEST).exists() else None
+    )
+    seed = warehouse_dir(settings, base) / "semaforo.duckdb" if base else None
+    rebuilt = tables.build_duckdb_if_changed(folder / "semaforo.duckdb", folder / "parquet", seed=seed)
     by_indicator = collections.Counter(outputs["out_flags"].column("indicator").to_pylist())
     return {
         "flags": outputs["out_flags"].num_rows,

@@ -633,7 +633,8 @@ def publish(
 
     Files whose inputs did not change since the previous publication are hard links to its copies (with their
     checksums), unless ``rebuild``: then every file is written, and the previous publication gives the change list
-    only. Either way the bytes are the same.
+    only. Either way the bytes are the same. A night between cut nights links the yearly, full and flat files of its
+    cut's publication either way (rebuild the cut night to write those again).
     """
     key = interval.key
     root = settings.data_root / "publish"
@@ -653,8 +654,11 @@ def publish(
         log.info("publish %s: previous publication %s", key, previous.key)
 
         # The cut night's publication gives the yearly and flat files of the nights up to the next cut.
-        cut = packages.cut_of(store.keys(key), interval, settings.publication_refresh_days)
-        base = Previous.read(root / cut) if cut != key and not rebuild and (root / cut).is_dir() else None
+        keys = store.keys(key)
+        recorded = {k: end for k in keys if (end := store.interval_end(k)) is not None}
+        cut = packages.cut_of(keys, interval, settings.publication_refresh_days, recorded)
+        # A rebuild of a night between cuts still links its cut's files (rebuilding the cut night rewrites them).
+        base = Previous.read(root / cut) if cut != key and (root / cut).is_dir() else None
         ocds = _publish_ocds(settings, staging, store, interval, previous, limit, catalog, hashes, base)
         clean = redactor(settings.publication_personal_data)
         changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)

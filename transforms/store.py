@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -213,6 +214,19 @@ class Store:
         if spilled >= ROW_GROUP:
             log.info("wrote %s releases of %s sorted by ocid", f"{written:,}", key)
         return written
+
+    def record_interval(self, key: str, start: dt.datetime, end: dt.datetime) -> None:
+        """Record the bounds of the interval whose releases are stored under ``key`` (``interval.json``)."""
+        path = self.releases_root / key / "interval.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        jsonio.write_json(path, {"start": start.isoformat(), "end": end.isoformat()})
+
+    def interval_end(self, key: str) -> dt.datetime | None:
+        """Return when the interval stored under ``key`` ended, if recorded (stores of earlier versions did not)."""
+        try:
+            return dt.datetime.fromisoformat(jsonio.read_json(self.releases_root / key / "interval.json")["end"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def keys(self, up_to: str | None = None) -> list[str]:
         """Return the interval keys that have releases, oldest first (up to and including ``up_to``)."""

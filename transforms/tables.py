@@ -700,25 +700,45 @@ def _update_duckdb(
     return done
 
 
-def build_duckdb_if_changed(database: Path, parquet_root: Path) -> bool:
+def _stamp(database: Path) -> Path:
+    return database.with_name(database.name + ".inputs")
+
+
+def _built_from(database: Path, copy_to: Path | None = None) -> dict[str, Any]:
+    """Return what a DuckDB file was built from (its ``.inputs``), and copy the file to ``copy_to`` if given.
+
+    The record names the file's inode, and the file stays open from before the record is read until copied, so a
+    file replaced meanwhile (another run of its night) is never taken with the other file's record. Returns ``{}``
+    when there is no consistent record.
+    """
+    try:
+        with open(database, "rb") as fh:
+            built = jsonio.read_json(_stamp(database))
+            if not isinstance(built, dict) or built.get("inode") != os.fstat(fh.fileno()).st_ino:
+                return {}
+            if copy_to is not None:
+                with open(copy_to, "wb") as out:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+            return built
+    except (OSError, ValueError):  # none, or the plain fingerprint of an earlier layout
+        return {}
+
+
+def build_duckdb_if_changed(database: Path, parquet_root: Path, seed: Path | None = None) -> bool:
     """Build the DuckDB file from every table under ``parquet_root`` unless its inputs are unchanged.
 
     DuckDB files differ byte for byte between two builds of the same data (random ids and checksums in their
     headers), so a re-run keeps the existing file when the Parquet inputs have the same fingerprint; the
-    publication's checksums then stay the same too. When the existing file was built from other inputs with the same
-    table schemas, a copy of it is updated with the changed tables and year partitions only (a night changes a few
-    partitions of a large history), up to :data:`INCREMENTAL_BUILDS` times in a row. ``<database>.inputs`` records
-    what the file was built from. Returns whether the file was (re)built.
+    publication's checksums then stay the same too. Otherwise a copy of the existing file, or of ``seed`` (the
+    previous night's) when there is none, is updated with the changed tables and year partitions only (a night
+    changes a few partitions of a large history), when it was built with the same table schemas and fewer than
+    :data:`INCREMENTAL_BUILDS` updates ago; else the file is built afresh. ``<database>.inputs`` records what the file
+    was built from. Returns whether the file was (re)built.
     """
     hashes = parquet_hashes(parquet_root)
     fingerprint = parquet_fingerprint(parquet_root, hashes)
     schemas = hashlib.sha256(jsonio.dumps(table_schemas())).hexdigest()
-    stamp = database.with_name(database.name + ".inputs")
-    try:
-        built = jsonio.read_json(stamp) if database.exists() else {}
-    except (OSError, ValueError):  # none, or the plain fingerprint of an earlier layout
-        built = {}
-    if built.get("fingerprint") == fingerprint:
+    if _built_from(database).get("fingerprint") == fingerprint:
         return False
     names = sorted(
         p.name
@@ -726,10 +746,12 @@ def build_duckdb_if_changed(database: Path, parquet_root: Path) -> bool:
         if p.is_dir() and not p.name.startswith(".") and p.name in table_schemas()
     )
     tmp = database.with_name(f".{database.name}.{os.getpid()}.tmp")
-    generation = int(built.get("generation", INCREMENTAL_BUILDS))
+    source = database if database.exists() or seed is None else seed
     try:
+        # A copy: the old file may be hard-linked from a publication, so it is never written.
+        built = _built_from(source, copy_to=tmp)
+        generation = int(built.get("generation", INCREMENTAL_BUILDS))
         if built.get("schemas") == schemas and generation < INCREMENTAL_BUILDS:
-            shutil.copyfile(database, tmp)  # the old file may be hard-linked from a publication: never written
             tmp.chmod(0o644)
             log.info("duckdb: updated %s", _update_duckdb(tmp, parquet_root, names, built.get("files", {}), hashes))
             generation += 1
@@ -738,9 +760,10 @@ def build_duckdb_if_changed(database: Path, parquet_root: Path) -> bool:
             generation = 0
         # Read-only: the publication hard-links this file, so a write through either name would change both.
         tmp.chmod(0o444)
+        inode = tmp.stat().st_ino
+        stamp_data = {"fingerprint": fingerprint, "schemas": schemas, "generation": generation, "inode": inode}
+        jsonio.write_json(_stamp(database), {**stamp_data, "files": hashes})
         os.replace(tmp, database)
     finally:
         tmp.unlink(missing_ok=True)
-    stamp_data = {"fingerprint": fingerprint, "schemas": schemas, "generation": generation, "files": hashes}
-    jsonio.write_json(stamp, stamp_data)
     return True

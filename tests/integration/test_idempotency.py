@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from transforms import pipeline
+from transforms import jsonio, pipeline
 from transforms.intervals import Interval
 
 NIGHTS = ["2026-11-07", "2026-11-08", "2026-11-09", "2026-11-10"]
@@ -45,6 +45,8 @@ def test_rerunning_a_night_gives_byte_identical_outputs(served) -> None:  # type
     run_nights(served, NIGHTS[:2])
     before = snapshot(served.data_root)
     assert any(name.endswith("semaforo.duckdb") for name in before)
+    # The second night's DuckDB file was the first night's, updated with what changed.
+    assert jsonio.read_json(served.data_root / "warehouse" / NIGHTS[1] / "semaforo.duckdb.inputs")["generation"] == 1
     run_nights(served, NIGHTS[1:2])
     assert snapshot(served.data_root) == before
 
@@ -120,13 +122,15 @@ def test_overlapping_backfills_end_as_one(served, tmp_path) -> None:  # type: ig
     assert b.wait(timeout=600) == 0, b.stderr.read().decode() if b.stderr else ""
 
     # Two data roots build their own DuckDB files, which never match byte for byte (random ids in the header):
-    # compare everything else byte for byte, and the databases by content. The publication's link index is a cache
-    # outside the publications: a night published before its cut night may leave one more entry there.
+    # compare everything else byte for byte, and the databases by content (their ".inputs" records name each file's
+    # inode and how many updates it has had since built afresh). The publication's link index is a cache outside the
+    # publications: a night published before its cut night may leave one more entry there.
     def comparable(root: Path) -> dict[str, str]:
         return {
             k: v
             for k, v in snapshot(root).items()
-            if not k.endswith((".duckdb", "SHA256SUMS", "datapackage.json")) and not k.startswith("publish/.index/")
+            if not k.endswith((".duckdb", ".duckdb.inputs", "SHA256SUMS", "datapackage.json"))
+            and not k.startswith("publish/.index/")
         }
 
     assert comparable(served.data_root) == comparable(one.data_root)

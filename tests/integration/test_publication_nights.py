@@ -68,7 +68,9 @@ def night_releases(removed: bool = False) -> dict[str, list[dict[str, Any]]]:
 def run_night(settings: Any, key: str, releases: list[dict[str, Any]], *, publish: bool = True) -> Path:
     """Store, compile and tabulate one night (then publish it); return its publication folder."""
     interval = Interval.for_day(key)
-    Store(settings.data_root, settings.source_name).write_releases(key, releases)
+    store = Store(settings.data_root, settings.source_name)
+    store.write_releases(key, releases)
+    store.record_interval(key, interval.start, interval.end)  # as the normalize step does
     pipeline.compile(settings, interval)
     pipeline.build_tables(settings, interval)
     warehouse = pipeline.warehouse_dir(settings, key)
@@ -328,3 +330,82 @@ def test_a_night_whose_cut_is_not_published_refreshes_and_the_next_links_the_cut
         }
 
     assert comparable(third) == comparable(expected[2]), "what the night publishes depends on the stored data only"
+
+
+# -- found in review ------------------------------------------------------------------------------------------------
+def _cut(folder: Path) -> str:
+    return str(jsonio.read_json(folder / "datapackage.json")["semaforo"]["cut"])
+
+
+def _broken_links(folder: Path) -> list[tuple[str, str]]:
+    """Return (record ocid, link URL) of every record link whose file does not hold the release it names."""
+    released: dict[str, set[str]] = {}
+    for path in _ocds(folder):
+        for package in jsonio.read_jsonl(folder / path):
+            for item in package.get("releases", []):
+                if "id" in item:
+                    released.setdefault(package["uri"], set()).add(item["id"])
+    broken = []
+    for path, properties in _ocds(folder).items():
+        if properties["packageType"] == "record-package":
+            for package in jsonio.read_jsonl(folder / path):
+                for record in package["records"]:
+                    for link in record["releases"]:
+                        url, release_id = link["url"].split("#")
+                        if release_id not in released.get(url, set()):
+                            broken.append((record["ocid"], link["url"]))
+    return broken
+
+
+def test_a_gap_between_nights_does_not_move_an_earlier_cut(settings) -> None:  # type: ignore[no-untyped-def]
+    keys = ["2026-11-01", "2026-11-06", "2026-11-21", "2026-11-22"]
+    folders = [run_night(settings, k, [release(f"ocds-g-{n}", 1, f"{k}T10:00:00-06:00")]) for n, k in enumerate(keys)]
+    # 11-06 ended five days after 11-01 did, whatever was stored after it: it stays a night between cuts.
+    assert [_cut(f) for f in folders] == ["2026-11-01", "2026-11-01", "2026-11-21", "2026-11-21"]
+    assert SUMMARIES[folders[3]]["rewritten"] == ["releases/changes", "records/changes"]
+
+
+def test_a_night_between_cuts_does_not_depend_on_the_previous_publication(settings) -> None:  # type: ignore[no-untyped-def]
+    data = night_releases()
+    run_night(settings, NIGHTS[0], data[NIGHTS[0]])
+    run_night(settings, NIGHTS[1], data[NIGHTS[1]])
+    # The second night is stored again with one more release and not published again: the previous publication no
+    # longer matches the store, but the cut (the first night) still does.
+    run_night(
+        settings, NIGHTS[1], [*data[NIGHTS[1]], release("ocds-t-Z", 1, "2026-11-19T11:00:00-06:00")], publish=False
+    )
+    tonight = run_night(settings, NIGHTS[2], data[NIGHTS[2]])
+    assert _cut(tonight) == NIGHTS[0]
+    changed = _by_ocid(tonight, ["records/changes.jsonl.gz"])
+    assert "ocds-t-Z" in changed
+
+
+def test_a_rebuild_between_cuts_publishes_the_same_bytes(settings) -> None:  # type: ignore[no-untyped-def]
+    data = night_releases()
+    folders = [run_night(settings, key, data[key]) for key in NIGHTS]
+    before = files(folders[2])
+    interval = Interval.for_day(NIGHTS[2])
+    warehouse = pipeline.warehouse_dir(settings, NIGHTS[2])
+    publishing.publish(settings, interval, pipeline.store(settings), warehouse, file_limit=3, rebuild=True)
+    assert files(folders[2]) == before
+
+
+def test_records_never_link_a_release_file_that_split_elsewhere(settings) -> None:  # type: ignore[no-untyped-def]
+    every_other = settings.model_copy(update={"publication_refresh_days": 2})
+    keys = ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"]
+    nights = {
+        keys[0]: [
+            release("ocds-t-Q", 1, "2025-03-01T10:00:00-06:00"),
+            release("ocds-t-Q", 2, "2026-01-05T10:00:00-06:00", award=True),
+            release("ocds-t-R", 1, "2026-01-06T10:00:00-06:00", award=True),
+            release("ocds-t-S", 1, "2026-01-07T10:00:00-06:00", award=True),
+        ],
+        keys[1]: [],
+        # Three awards of another process dated early in 2026: releases/2026 splits elsewhere (3 awards a file).
+        keys[2]: [release("ocds-t-A", n, f"2026-02-01T0{n}:00:00-06:00", award=True) for n in range(1, 4)],
+        keys[3]: [release("ocds-t-Q", 3, "2026-11-21T10:00:00-06:00")],
+    }
+    folders = [run_night(every_other, key, nights[key]) for key in keys]
+    assert [_cut(f) for f in folders] == [keys[0], keys[0], keys[2], keys[2]]
+    for folder in folders:
+        assert _broken_links(folder) == [], folder.name

@@ -271,3 +271,28 @@ def test_the_duckdb_file_is_updated_by_year_partition_and_equals_a_fresh_build(
     assert jsonio.read_json(database.with_name("semaforo.duckdb.inputs"))["generation"] == 0
     tables.build_duckdb(fresh, root, ["core_awards", "core_dataset_meta"])
     assert _content(database) == _content(fresh)
+
+
+def test_a_new_nights_duckdb_file_starts_from_the_previous_nights(
+    tmp_path: Path, rows: dict[str, list[dict[str, Any]]]
+) -> None:
+    awards = rows["core_awards"]
+    yesterday, tonight = tmp_path / "yesterday", tmp_path / "tonight"
+    tables.write_parquet(yesterday / "parquet", "core_awards", tables.to_arrow("core_awards", awards))
+    assert tables.build_duckdb_if_changed(yesterday / "semaforo.duckdb", yesterday / "parquet")
+    changed = [{**row, "amount": 2.5} for row in awards]
+    tables.write_parquet(tonight / "parquet", "core_awards", tables.to_arrow("core_awards", changed))
+    seed = yesterday / "semaforo.duckdb"
+    assert tables.build_duckdb_if_changed(tonight / "semaforo.duckdb", tonight / "parquet", seed=seed)
+    assert jsonio.read_json(tonight / "semaforo.duckdb.inputs")["generation"] == 1
+    tables.build_duckdb(tmp_path / "fresh.duckdb", tonight / "parquet", ["core_awards"])
+    assert _content(tonight / "semaforo.duckdb") == _content(tmp_path / "fresh.duckdb")
+    assert _content(seed) != _content(tonight / "semaforo.duckdb"), "the previous night's file is left as it was"
+
+    # A record that does not describe the file beside it (replaced meanwhile) is never trusted: built afresh.
+    (tonight / "semaforo.duckdb").unlink()
+    record = jsonio.read_json(yesterday / "semaforo.duckdb.inputs")
+    jsonio.write_json(yesterday / "semaforo.duckdb.inputs", {**record, "inode": record["inode"] + 1})
+    assert tables.build_duckdb_if_changed(tonight / "semaforo.duckdb", tonight / "parquet", seed=seed)
+    assert jsonio.read_json(tonight / "semaforo.duckdb.inputs")["generation"] == 0
+    assert _content(tonight / "semaforo.duckdb") == _content(tmp_path / "fresh.duckdb")
