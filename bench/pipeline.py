@@ -37,6 +37,8 @@ PEAK = (
 )
 END = dt.date(2026, 10, 31)
 CONTRACTS_PER_DAY = 400  # federal CompraNet averages ~383 a day (REFERENCE §7)
+# The data root's folders that hold one night's outputs (transforms.pipeline's layout).
+FOLDERS = ("raw", "releases", "compiled", "warehouse", "checks", "publish", "reports")
 WEEK = 7  # nights between cut nights, SEMAFORO_PUBLICATION_REFRESH_DAYS' default
 
 
@@ -99,6 +101,13 @@ def _compiled_json_megabytes(root: Path) -> float:
     return total / 1e6
 
 
+def _forget_night(root: Path, key: str) -> None:
+    """Remove what an earlier run of one night left in a data root (its partitions, snapshot and publication)."""
+    for folder in [*root.glob(f"*/*/{key}"), *root.glob(f"*/{key}")]:
+        if folder.is_dir() and folder.relative_to(root).parts[0] in FOLDERS:
+            shutil.rmtree(folder)
+
+
 def run_size(
     procedures: int, schema_dir: Path, work: Path, resume: bool = False, rerun_from: str | None = None
 ) -> dict[str, Any]:
@@ -138,6 +147,8 @@ def run_size(
         history = progress.pipeline(
             "history", {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, config.start, night - dt.timedelta(days=1)
         )
+        if not progress.phases.get("on_history"):  # measured again: the night starts from the history alone
+            _forget_night(history_root, night.isoformat())
         on_history = progress.pipeline("on_history", {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, night)
         # The same night's publication as a cut night, which rewrites the yearly and flat files the night touched
         # (one night in SEMAFORO_PUBLICATION_REFRESH_DAYS is one).

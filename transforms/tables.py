@@ -746,12 +746,22 @@ def build_duckdb_if_changed(database: Path, parquet_root: Path, seed: Path | Non
         if p.is_dir() and not p.name.startswith(".") and p.name in table_schemas()
     )
     tmp = database.with_name(f".{database.name}.{os.getpid()}.tmp")
-    source = database if database.exists() or seed is None else seed
     try:
-        # A copy: the old file may be hard-linked from a publication, so it is never written.
-        built = _built_from(source, copy_to=tmp)
+        built: dict[str, Any] = {}
+        for source in (database, seed):  # this night's file from an earlier run, else the previous night's
+            record = _built_from(source) if source is not None else {}
+            if (
+                record.get("schemas") == schemas
+                and int(record.get("generation", INCREMENTAL_BUILDS)) < INCREMENTAL_BUILDS
+            ):
+                assert source is not None
+                # A copy: the old file may be hard-linked from a publication, so it is never written.
+                built = _built_from(source, copy_to=tmp)
+                if built.get("inode") == record["inode"]:  # not replaced between the two looks
+                    break
+                built = {}
         generation = int(built.get("generation", INCREMENTAL_BUILDS))
-        if built.get("schemas") == schemas and generation < INCREMENTAL_BUILDS:
+        if built:
             tmp.chmod(0o644)
             log.info("duckdb: updated %s", _update_duckdb(tmp, parquet_root, names, built.get("files", {}), hashes))
             generation += 1

@@ -289,6 +289,14 @@ def test_a_new_nights_duckdb_file_starts_from_the_previous_nights(
     assert _content(tonight / "semaforo.duckdb") == _content(tmp_path / "fresh.duckdb")
     assert _content(seed) != _content(tonight / "semaforo.duckdb"), "the previous night's file is left as it was"
 
+    # Tonight's own file from an earlier run with a record of an earlier layout: the previous night's is updated.
+    (tonight / "semaforo.duckdb.inputs").write_text("0123abcd\n")
+    tables.write_parquet(tonight / "parquet", "core_awards", tables.to_arrow("core_awards", awards))
+    assert tables.build_duckdb_if_changed(tonight / "semaforo.duckdb", tonight / "parquet", seed=seed)
+    assert jsonio.read_json(tonight / "semaforo.duckdb.inputs")["generation"] == 1
+    assert _content(tonight / "semaforo.duckdb") == _content(seed)
+    tables.write_parquet(tonight / "parquet", "core_awards", tables.to_arrow("core_awards", changed))
+
     # A record that does not describe the file beside it (replaced meanwhile) is never trusted: built afresh.
     (tonight / "semaforo.duckdb").unlink()
     record = jsonio.read_json(yesterday / "semaforo.duckdb.inputs")
