@@ -274,6 +274,12 @@ RELEASES_OF_YEAR = f"""
 SELECT ocid, date, release_id, release, {COUNTS.format("release")} FROM release_rows WHERE year = $year {{prune}}
 ORDER BY ocid, date, release_id, key, row
 """
+# The record years of the processes with a release of a year at or after a given (ocid, date, id).
+LINKED_PAST = """
+SELECT DISTINCT p.year FROM release_rows r JOIN process_index p USING (ocid)
+WHERE r.year = $year AND (r.ocid > ? OR (r.ocid = ? AND (coalesce(r.date, '') > ?
+      OR (coalesce(r.date, '') = ? AND r.release_id >= ?))))
+"""
 COMPILED_KEYS_OF_YEAR = "SELECT DISTINCT last_key FROM process_index WHERE year = $year ORDER BY 1"
 # The latest compiled release of each process of a year: the one stored in the partition of its last release.
 COMPILED_OF_YEAR = f"""
@@ -337,6 +343,20 @@ def cut_of(keys: list[str], interval: Interval, days: int, recorded: dict[str, d
 def _splits(parts: list[PackageFile]) -> list[tuple[str, tuple[str, ...]]]:
     """Return where the files of a release cut split: the path and first release of every part after the first."""
     return [(p.path, tuple(p.first)) for p in parts[1:]]
+
+
+def _first_shift(
+    new: list[tuple[str, tuple[str, ...]]], old: list[tuple[str, tuple[str, ...]]]
+) -> tuple[str, str, str] | None:
+    """Return the first release (ocid, date, id) from which the files of a release cut may differ: the earliest
+    first release of the first split that differs between the ``new`` and ``old`` files; None when none does."""
+    for position in range(max(len(new), len(old))):
+        pair = [splits[position] for splits in (new, old) if position < len(splits)]
+        if len(pair) < 2 or pair[0] != pair[1]:
+            first = min(tuple(str(v or "") for v in split[1]) for split in pair)
+            ocid, date, release_id = (*first, "", "", "")[:3]
+            return ocid, date, release_id
+    return None
 
 
 def index_name(parts: list[PackageFile], hashes: dict[str, str]) -> str:
@@ -558,15 +578,20 @@ class Packages:
         live = {year for (year,) in con.execute("SELECT DISTINCT year FROM process_index").fetchall()}
 
         locations: dict[str, list[PackageFile]] = {}  # release year → its files, to link records to releases
-        moved = False
+        moved: set[str] = set()  # record years linking a release whose file moved
         for year in sorted(release_years):
             last, arrived = release_years[year]
             parts = self._reuse("release-package", year, changed=arrived > 0)
             if parts is None:
                 parts = self._write_releases(con, year, self.ends[last])
                 result.rewritten.append(f"releases/{year}")
-                # Records link releases by file: where a year's files now split elsewhere, no record file is kept.
-                moved = moved or _splits(parts) != _splits(self.previous.cut("release-package", year))
+                # Records link releases by file: where this year's files now split elsewhere, the record files
+                # linking a release past the first moved split are written again.
+                shifted = _first_shift(_splits(parts), _splits(self.previous.cut("release-package", year)))
+                if shifted is not None:
+                    ocid, date, release_id = shifted
+                    params = [year, ocid, ocid, date, date, release_id]
+                    moved |= {y for (y,) in con.execute(LINKED_PAST.replace("$year", "?"), params).fetchall()}
             else:
                 result.reused.append(f"releases/{year}")
             locations[year] = parts
@@ -574,7 +599,7 @@ class Packages:
             result.releases += sum(p.items for p in parts)
         for year in sorted(live):
             last = record_years[year]
-            parts = self._reuse("record-package", year, changed=last > since or moved)
+            parts = self._reuse("record-package", year, changed=last > since or year in moved)
             if parts is None:
                 parts = self._write_records(con, compiled, year, self.ends[last], locations)
                 result.rewritten.append(f"records/{year}")

@@ -348,3 +348,14 @@ def test_the_cut_night_follows_the_stored_intervals_only() -> None:
         assert cut == (history.key if night < "2026-11-06" else "2026-11-06"), night
     assert packages.cut_of(nights[:3], Interval.for_day(nights[2]), 0) == nights[2], "0: every night"
     assert packages.cut_of(nights[:1], history, 7) == history.key, "the first interval is a cut"
+
+
+def test_the_first_shift_of_split_release_files() -> None:
+    a = ("releases/2026-2.jsonl.gz", ("ocds-b", "2026-02-01", "b-1"))
+    b = ("releases/2026-2.jsonl.gz", ("ocds-c", "2026-03-01", "c-1"))
+    c = ("releases/2026-3.jsonl.gz", ("ocds-d", "2026-04-01", "d-1"))
+    assert packages._first_shift([a, c], [a, c]) is None
+    assert packages._first_shift([], []) is None
+    assert packages._first_shift([a, c], [a]) == c[1], "a new file past the old ones"
+    assert packages._first_shift([b, c], [a, c]) == a[1], "the earlier of two moved splits"
+    assert packages._first_shift([], [a]) == a[1]
