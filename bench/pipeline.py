@@ -2,8 +2,9 @@
 scaling, and what a nightly run costs on top of an empty history versus on top of a large one.
 
 Each step runs as its own ``semaforo run STEP`` process (so its peak resident memory can be read), first over the
-whole simulated history as one interval (a full rebuild), then for one more night on top of it, then for the same
-night in an empty data root.
+whole simulated history as one interval (a full rebuild), then for one more night on top of it (a night between
+publication cuts), then that night's publish again as a cut night, then the same night in an empty data root. The
+week average counts six nights between cuts and one cut night.
 
 A size of a million processes takes over an hour, so a run can be resumed: each step's measurement is recorded in
 ``<work>/progress-<size>.json`` as it ends, and ``resume=True`` (``--work DIR --resume``) skips the steps recorded

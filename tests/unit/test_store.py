@@ -50,6 +50,9 @@ def test_rerunning_a_night_replaces_it(settings, stage_server) -> None:  # type:
     assert store.releases_path(NIGHTS[0]).read_bytes() == first
     assert store.compiled_path(NIGHTS[0]).read_bytes() == compiled
     assert sorted(p.name for p in store.releases_path(NIGHTS[0]).parent.iterdir()) == [
+        "interval.json",
         "quarantine.jsonl.gz",
         "releases.parquet",
     ]
+    recorded = store.interval_end(NIGHTS[0])
+    assert recorded == interval.end
