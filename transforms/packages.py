@@ -411,6 +411,7 @@ class Previous:
     build: str | None = None  # what its package metadata was made of: reuse only under the same
     releases: int | None = None  # releases stored up to it
     cut_key: str | None = None  # the key of the publication its yearly and full files were written in
+    history: str | None = None  # the digest of the releases stored up to it (Store.history_digest)
 
     @property
     def key(self) -> str | None:
@@ -433,7 +434,8 @@ class Previous:
             descriptor = jsonio.read_json(folder / "datapackage.json")
             resources = {r["path"]: r for r in descriptor.get("resources", [])}
             own = descriptor.get("semaforo") or {}
-        return cls(folder, hashes, resources, own.get("build"), own.get("releases"), own.get("cut"))
+        cut, history = own.get("cut"), own.get("history")
+        return cls(folder, hashes, resources, own.get("build"), own.get("releases"), cut, history)
 
     def cut(self, kind: str, cut: str) -> list[PackageFile]:
         """Return the previous files of one cut, in part order (empty when it had none)."""
@@ -555,6 +557,11 @@ class Packages:
                 self.previous.releases,
             )
             self.reusable = False
+        elif self.reusable and self.previous.history != self.store.history_digest(previous_key):
+            log.warning(
+                "publish: the releases stored up to %s changed since it was published: rewriting", previous_key
+            )
+            self.reusable = False
         touched = con.execute(
             "SELECT ocid, first_key > ? FROM process_index WHERE last_key > ? ORDER BY ocid",
             [previous_key, previous_key],
@@ -637,10 +644,8 @@ class Packages:
         ):
             return False
         stored = con.execute("SELECT count(*) FROM release_rows WHERE key <= ?", [cut]).fetchall()[0][0]
-        if stored != base.releases:  # the history under the cut was rewritten since
-            log.warning(
-                "publish: %s releases stored up to %s, which published %s: refreshing", stored, cut, base.releases
-            )
+        if stored != base.releases or base.history != self.store.history_digest(cut):
+            log.warning("publish: the releases stored up to %s changed since it was published: cutting tonight", cut)
             return False
         index = [
             str(self._index_path(parts, base.hashes))

@@ -672,6 +672,7 @@ def publish(
             "build": build_digest(settings, limit),
             "releases": ocds.releases_stored,
             "cut": ocds.cut or key,
+            "history": store.history_digest(key),
         }
         jsonio.write_json(staging / "datapackage.json", describe(staging, catalog, hashes, descriptor))
         hashes["datapackage.json"] = sha256(staging / "datapackage.json")

@@ -116,6 +116,14 @@ def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def _file_digest(path: Path) -> str:
+    """Return a file's SHA-256 from its sidecar when the sidecar is not older than the file, else by reading it."""
+    sidecar = _digest_path(path)
+    if sidecar.is_file() and sidecar.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+        return sidecar.read_text().strip()
+    return sha256(path)
+
+
 def sha256(path: Path) -> str:
     """Return the hex SHA-256 of a file."""
     digest = hashlib.sha256()
@@ -211,9 +219,19 @@ class Store:
             if written != spilled:
                 raise RuntimeError(f"releases of {key}: {spilled} spilled but {written} written")
             os.replace(work / path.name, path)
+        _digest_path(path).write_text(sha256(path) + "\n")  # later nights check what the history holds by it
         if spilled >= ROW_GROUP:
             log.info("wrote %s releases of %s sorted by ocid", f"{written:,}", key)
         return written
+
+    def releases_digest(self, key: str) -> str:
+        """Return the SHA-256 of one interval's releases file (from its sidecar file when it is current)."""
+        return _file_digest(self.releases_path(key))
+
+    def history_digest(self, up_to: str) -> str:
+        """Return a digest of every interval's releases up to ``up_to``: equal digests, equal stored history."""
+        made_of = "".join(f"{key} {self.releases_digest(key)}\n" for key in self.keys(up_to))
+        return hashlib.sha256(made_of.encode()).hexdigest()
 
     def record_interval(self, key: str, start: dt.datetime, end: dt.datetime) -> None:
         """Record the bounds of the interval whose releases are stored under ``key`` (``interval.json``)."""
@@ -340,11 +358,7 @@ class Store:
 
     def compiled_digest(self, key: str) -> str:
         """Return the SHA-256 of one interval's compiled delta (from its sidecar file when there is one)."""
-        path = self.compiled_path(key)
-        sidecar = _digest_path(path)
-        if sidecar.is_file() and sidecar.stat().st_mtime_ns >= path.stat().st_mtime_ns:
-            return sidecar.read_text().strip()
-        return sha256(path)
+        return _file_digest(self.compiled_path(key))
 
     def compiled_keys(self, up_to: str, after: str | None = None) -> list[str]:
         """Return the keys that have a compiled delta, up to ``up_to`` (and after ``after``, if given)."""

@@ -409,3 +409,17 @@ def test_records_never_link_a_release_file_that_split_elsewhere(settings) -> Non
     assert [_cut(f) for f in folders] == [keys[0], keys[0], keys[2], keys[2]]
     for folder in folders:
         assert _broken_links(folder) == [], folder.name
+
+
+def test_a_history_stored_again_with_other_content_is_noticed(settings) -> None:  # type: ignore[no-untyped-def]
+    data = night_releases()
+    run_night(settings, NIGHTS[0], data[NIGHTS[0]])
+    run_night(settings, NIGHTS[1], data[NIGHTS[1]])
+    # The cut night is stored again: as many releases, one with another title.
+    other = [dict(r, tender={**r["tender"], "title": "Otra compra"}) if r["id"] == "ocds-t-A-1" else r
+             for r in data[NIGHTS[0]]]  # fmt: skip
+    run_night(settings, NIGHTS[0], other, publish=False)
+    tonight = run_night(settings, NIGHTS[2], data[NIGHTS[2]])
+    assert _cut(tonight) == NIGHTS[2], "the cut's files no longer hold the stored history: cut tonight"
+    records = _by_ocid(tonight, ["records/2024.jsonl.gz"])
+    assert records["ocds-t-A"]["compiledRelease"]["tender"]["title"] == "Otra compra"

@@ -9,7 +9,7 @@ from transforms import store as store_module
 from transforms.intervals import Interval
 from transforms.ocds.compile import compile_releases
 from transforms.ocds.schema import load_schema
-from transforms.store import Store
+from transforms.store import Store, sha256
 
 NIGHTS = [(dt.date(2026, 11, 1) + dt.timedelta(days=n)).isoformat() for n in range(6)]
 
@@ -53,6 +53,8 @@ def test_rerunning_a_night_replaces_it(settings, stage_server) -> None:  # type:
         "interval.json",
         "quarantine.jsonl.gz",
         "releases.parquet",
+        "releases.parquet.sha256",
     ]
+    assert store.releases_digest(NIGHTS[0]) == sha256(store.releases_path(NIGHTS[0]))
     recorded = store.interval_end(NIGHTS[0])
     assert recorded == interval.end
