@@ -259,9 +259,6 @@ FROM (
     FROM release_rows GROUP BY ocid
 )
 """
-# Releases stored up to the previous publication: when they no longer add up to what it published, the history
-# under it was rewritten (a re-run of an old night) and nothing of it is reused.
-RELEASES_BEFORE = "SELECT count(*) FILTER (WHERE key <= $previous), count(*) FROM release_rows"
 RELEASE_YEARS = "SELECT year, max(key), count(*) FILTER (WHERE key > $previous) FROM release_rows GROUP BY year"
 RECORD_YEARS = """
 SELECT year, max(last_key) FROM process_index GROUP BY year
@@ -409,7 +406,6 @@ class Previous:
     hashes: dict[str, str] = field(default_factory=dict)
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     build: str | None = None  # what its package metadata was made of: reuse only under the same
-    releases: int | None = None  # releases stored up to it
     cut_key: str | None = None  # the key of the publication its yearly and full files were written in
     history: str | None = None  # the digest of the releases stored up to it (Store.history_digest)
 
@@ -434,8 +430,7 @@ class Previous:
             descriptor = jsonio.read_json(folder / "datapackage.json")
             resources = {r["path"]: r for r in descriptor.get("resources", [])}
             own = descriptor.get("semaforo") or {}
-        cut, history = own.get("cut"), own.get("history")
-        return cls(folder, hashes, resources, own.get("build"), own.get("releases"), cut, history)
+        return cls(folder, hashes, resources, own.get("build"), own.get("cut"), own.get("history"))
 
     def cut(self, kind: str, cut: str) -> list[PackageFile]:
         """Return the previous files of one cut, in part order (empty when it had none)."""
@@ -473,7 +468,6 @@ class OcdsResult:
     new: set[str] = field(default_factory=set)  # … of which first stored after it
     records: int = 0
     releases: int = 0
-    releases_stored: int = 0
     rewritten: list[str] = field(default_factory=list)  # yearly cuts written tonight, e.g. "records/2026"
     reused: list[str] = field(default_factory=list)  # yearly cuts linked from the previous publication
     cut: str | None = None  # the key of the publication the yearly files were written in (tonight's, if refreshed)
@@ -499,7 +493,7 @@ class Packages:
         base: Previous | None = None,
     ) -> None:
         self.staging, self.store, self.interval, self.previous = staging, store, interval, previous
-        # The cut's files need the cut's publication only (its build and its releases are checked in _changes).
+        # The cut's files need the cut's publication only (its stored history is checked in _changes).
         self.base = base if base is not None and base.folder is not None else None
         self.index = staging.parent / INDEX
         self.meta, self.clean, self.hashes = meta, clean, hashes
@@ -547,17 +541,9 @@ class Packages:
         # A view cannot take parameters: the file list is a literal (our own paths, quoted).
         con.execute(RELEASE_ROWS.replace("$files", _literal(files)))
         con.execute(PROCESS_INDEX.replace("$previous", "?"), [since])
-        before, total = con.execute(RELEASES_BEFORE.replace("$previous", "?"), [previous_key]).fetchall()[0]
-        result.releases_stored = int(total)
-        if self.reusable and before != self.previous.releases:
-            log.warning(
-                "publish: the store holds %s releases up to %s, which published %s: rewriting every file",
-                before,
-                previous_key,
-                self.previous.releases,
-            )
-            self.reusable = False
-        elif self.reusable and self.previous.history != self.store.history_digest(previous_key):
+        # The history under the previous publication was stored again since (a re-run of an old night, say), with
+        # other releases: nothing of it is reused.
+        if self.reusable and self.previous.history != self.store.history_digest(previous_key):
             log.warning(
                 "publish: the releases stored up to %s changed since it was published: rewriting", previous_key
             )
@@ -643,8 +629,7 @@ class Packages:
             or any(not parts or any(p.path not in base.hashes for p in parts) for parts in kept.values())
         ):
             return False
-        stored = con.execute("SELECT count(*) FROM release_rows WHERE key <= ?", [cut]).fetchall()[0][0]
-        if stored != base.releases or base.history != self.store.history_digest(cut):
+        if base.history != self.store.history_digest(cut):
             log.warning("publish: the releases stored up to %s changed since it was published: cutting tonight", cut)
             return False
         index = [

@@ -670,7 +670,6 @@ def publish(
         descriptor = package_descriptor(settings, key, published)
         descriptor["semaforo"] = {
             "build": build_digest(settings, limit),
-            "releases": ocds.releases_stored,
             "cut": ocds.cut or key,
             "history": store.history_digest(key),
         }
