@@ -11,8 +11,9 @@ Layout (OCDS hosting guidance, REFERENCE §5.3–5.4):
   not a second serialization; every package keeps the ``uri`` of the yearly file it was written for, which serves
   the very same package, and records link their releases in the yearly release files.
 - Package ``uri``: the file's stable URL, ``<base>/latest/<path>``. ``publishedDate``: the end of the interval in
-  which the content of that yearly file last changed, read from the store partitions (intervals follow each other,
-  so a past interval ends where the next stored one starts). A file whose inputs did not change is therefore the
+  which the content of that yearly file last changed, read from the store partitions (each records its interval's
+  end; a partition of an earlier version ends where the next stored one starts). A file whose inputs did not change is
+  therefore the
   same bytes as the night before, and the previous publication's copy is hard-linked instead of rewritten.
 
 The yearly and full files are rewritten (**refreshed**) on **cut** nights only: the first stored interval, then the
@@ -42,7 +43,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -230,15 +231,19 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def interval_ends(keys: list[str], interval: Interval) -> dict[str, str]:
-    """Return when each stored interval ended (RFC 3339, Mexico City): intervals follow each other, so a past one
-    ends where the next stored one starts, at this night's time of day; this night's is its own end."""
+def interval_ends(
+    keys: list[str], interval: Interval, recorded: Mapping[str, dt.datetime] | None = None
+) -> dict[str, str]:
+    """Return when each stored interval ended (RFC 3339, Mexico City): as ``recorded`` (:meth:`Store.interval_end`),
+    else where the next stored one starts, at this night's time of day (intervals follow each other); this night's
+    is its own end."""
     start = interval.start.astimezone(MEXICO_CITY)
+    recorded = recorded or {}
     ends = {}
     keys = sorted({*keys, interval.key})
     for key, following in itertools.pairwise(keys):
-        moment = dt.datetime.combine(dt.date.fromisoformat(following), start.timetz())
-        ends[key] = moment.replace(tzinfo=MEXICO_CITY).isoformat()
+        moment = dt.datetime.combine(dt.date.fromisoformat(following), start.timetz()).replace(tzinfo=MEXICO_CITY)
+        ends[key] = recorded.get(key, moment).astimezone(MEXICO_CITY).isoformat()
     ends[interval.key] = interval.end.astimezone(MEXICO_CITY).isoformat()
     return ends
 
@@ -317,22 +322,15 @@ ORDER BY ocid, date, release_id, key, row
 """
 
 
-def cut_of(keys: list[str], interval: Interval, days: int, recorded: dict[str, dt.datetime] | None = None) -> str:
-    """Return the key of the cut night of ``interval``: the first stored interval, then each first one that ends
-    ``days`` or more after the last cut ends (``keys``: the stored interval keys up to this night's).
-
-    An interval ends when ``recorded`` says (:meth:`Store.interval_end`), so a night's end never moves when later
-    nights are stored after a gap; one without a record ends where the next stored one starts.
-    """
-    recorded = recorded or {}
-    ends = {
-        key: recorded.get(key) or dt.datetime.fromisoformat(end) for key, end in interval_ends(keys, interval).items()
-    }
-    ends[interval.key] = interval.end
-    ordered = sorted(ends)
+def cut_of(ends: Mapping[str, str], days: int) -> str:
+    """Return the cut night of the last interval of ``ends`` (:func:`interval_ends`): the first interval, then each
+    first one that ends ``days`` or more after the last cut ends. With recorded ends, a night's end never moves when
+    later nights are stored after a gap."""
+    moments = {key: dt.datetime.fromisoformat(end) for key, end in ends.items()}
+    ordered = sorted(moments)
     cut = ordered[0]
     for key in ordered[1:]:
-        if (ends[key] - ends[cut]).total_seconds() >= days * 86_400:
+        if (moments[key] - moments[cut]).total_seconds() >= days * 86_400:
             cut = key
     return cut
 
@@ -471,6 +469,7 @@ class OcdsResult:
     rewritten: list[str] = field(default_factory=list)  # yearly cuts written tonight, e.g. "records/2026"
     reused: list[str] = field(default_factory=list)  # yearly cuts linked from the previous publication
     cut: str | None = None  # the key of the publication the yearly files were written in (tonight's, if refreshed)
+    base: Previous | None = None  # that publication, when it is not tonight's: its flat files are linked too
 
 
 class Packages:
@@ -489,19 +488,24 @@ class Packages:
         hashes: dict[str, str],
         max_bytes: int = MAX_FILE_BYTES,
         package_size: int = PACKAGE_SIZE,
-        reusable: bool = True,
-        base: Previous | None = None,
+        build: str | None = None,
+        refresh_days: int = 0,
     ) -> None:
         self.staging, self.store, self.interval, self.previous = staging, store, interval, previous
-        # The cut's files need the cut's publication only (its stored history is checked in _changes).
-        self.base = base if base is not None and base.folder is not None else None
         self.index = staging.parent / INDEX
         self.meta, self.clean, self.hashes = meta, clean, hashes
         self.options = {"limit": limit, "max_bytes": max_bytes, "package_size": package_size}
         self.limit, self.max_bytes = limit, max_bytes
-        self.reusable = reusable and previous.folder is not None
+        # Files are reused only from a publication whose package metadata was made of the same (``build``).
+        self.reusable = previous.folder is not None and previous.build == build
         self.keys = [k for k in store.keys(interval.key)]
-        self.ends = interval_ends(self.keys, interval)
+        recorded = {key: end for key in self.keys if (end := store.interval_end(key)) is not None}
+        self.ends = interval_ends(self.keys, interval, recorded)
+        # Between cuts, the cut night's publication gives the yearly and full files (its stored history is checked
+        # in _changes); a rebuild of such a night links them all the same.
+        cut = cut_of(self.ends, refresh_days)
+        base = Previous.read(staging.parent / cut) if cut != interval.key and (staging.parent / cut).is_dir() else None
+        self.base = base if base is not None and base.build == build else None
 
     def _connect(self, tmp: Path) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
@@ -646,7 +650,7 @@ class Packages:
         except (duckdb.IOException, OSError) as exc:
             log.warning("publish: cannot read the link index of %s (%s): refreshing", cut, exc)
             return False
-        result.cut = cut
+        result.cut, result.base = cut, base
         for (kind, year), parts in kept.items():
             for part in parts:
                 base.reuse(part.path, self.staging, self.hashes)

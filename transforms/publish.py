@@ -353,9 +353,7 @@ def _publish_ocds(
     limit: int,
     catalog: Catalog,
     hashes: dict[str, str],
-    base: Previous | None,
 ) -> OcdsResult:
-    build = build_digest(settings, limit)
     ocds = packages.Packages(
         staging,
         store,
@@ -365,8 +363,8 @@ def _publish_ocds(
         clean=text_redactor(settings.publication_personal_data),
         limit=limit,
         hashes=hashes,
-        reusable=previous.build == build,
-        base=base if base is not None and base.build == build else None,
+        build=build_digest(settings, limit),
+        refresh_days=settings.publication_refresh_days,
     ).write()
     parts = Counter((item.kind, item.cut) for item in ocds.files)
     for item in ocds.files:
@@ -653,17 +651,10 @@ def publish(
             previous = Previous(previous.folder)
         log.info("publish %s: previous publication %s", key, previous.key)
 
-        # The cut night's publication gives the yearly and flat files of the nights up to the next cut.
-        keys = store.keys(key)
-        recorded = {k: end for k in keys if (end := store.interval_end(k)) is not None}
-        cut = packages.cut_of(keys, interval, settings.publication_refresh_days, recorded)
-        # A rebuild of a night between cuts still links its cut's files (rebuilding the cut night rewrites them).
-        base = Previous.read(root / cut) if cut != key and (root / cut).is_dir() else None
-        ocds = _publish_ocds(settings, staging, store, interval, previous, limit, catalog, hashes, base)
+        ocds = _publish_ocds(settings, staging, store, interval, previous, limit, catalog, hashes)
         clean = redactor(settings.publication_personal_data)
         changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
-        linked = base if ocds.cut != key else None
-        rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes, linked)
+        rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes, ocds.base)
         _publish_documents(staging, warehouse, previous, catalog, hashes)
         facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
         _publish_page(settings, staging, interval, facts, catalog, previous, hashes)

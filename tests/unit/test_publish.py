@@ -339,15 +339,26 @@ def test_csv_lines_made_in_sql_equal_pythons_csv_module() -> None:
 def test_the_cut_night_follows_the_stored_intervals_only() -> None:
     from transforms.intervals import Interval
 
+    def cut(keys: list[str], interval: Interval, days: int, recorded: dict[str, Any] | None = None) -> str:
+        return packages.cut_of(packages.interval_ends(keys, interval, recorded), days)
+
     history = Interval(Interval.for_day("2026-02-23").start, Interval.for_day("2026-10-30").end)  # a long backfill
     nights = [history.key, *(f"2026-{m:02d}-{d:02d}" for m, d in ((10, 31), *((11, d) for d in range(1, 9))))]
     for night in nights[1:]:
         keys = nights[: nights.index(night) + 1]
-        cut = packages.cut_of(keys, Interval.for_day(night), 7)
         # The history ends on the 31st at 03:00: seven nights later (the 6th ends on the 7th) it is a week old.
-        assert cut == (history.key if night < "2026-11-06" else "2026-11-06"), night
-    assert packages.cut_of(nights[:3], Interval.for_day(nights[2]), 0) == nights[2], "0: every night"
-    assert packages.cut_of(nights[:1], history, 7) == history.key, "the first interval is a cut"
+        assert cut(keys, Interval.for_day(night), 7) == (history.key if night < "2026-11-06" else "2026-11-06"), night
+    assert cut(nights[:3], Interval.for_day(nights[2]), 0) == nights[2], "0: every night"
+    assert cut(nights[:1], history, 7) == history.key, "the first interval is a cut"
+
+    # After a gap, a night's recorded end stays its own: 11-06 ended five days after 11-01, whatever came next.
+    gap = ["2026-11-01", "2026-11-06", "2026-11-21"]
+    recorded = {key: Interval.for_day(key).end for key in gap}
+    assert cut(gap, Interval.for_day(gap[2]), 7, recorded) == gap[2]
+    assert packages.cut_of(packages.interval_ends(gap[:2], Interval.for_day(gap[1]), recorded), 7) == gap[0]
+    unrecorded = packages.interval_ends(gap, Interval.for_day(gap[2]))
+    assert unrecorded["2026-11-06"].startswith("2026-11-21"), "without a record: where the next one starts"
+    assert packages.interval_ends(gap, Interval.for_day(gap[2]), recorded)["2026-11-06"].startswith("2026-11-07")
 
 
 def test_the_first_shift_of_split_release_files() -> None:
