@@ -335,22 +335,20 @@ def cut_of(ends: Mapping[str, str], days: int) -> str:
     return cut
 
 
-def _splits(parts: list[PackageFile]) -> list[tuple[str, tuple[str, ...]]]:
+Split = tuple[str, tuple[str, ...]]  # a release file's path and its first release (ocid, date, id)
+
+
+def _splits(parts: list[PackageFile]) -> list[Split]:
     """Return where the files of a release cut split: the path and first release of every part after the first."""
-    return [(p.path, tuple(p.first)) for p in parts[1:]]
+    return [(p.path, tuple(str(v or "") for v in p.first)) for p in parts[1:]]
 
 
-def _first_shift(
-    new: list[tuple[str, tuple[str, ...]]], old: list[tuple[str, tuple[str, ...]]]
-) -> tuple[str, str, str] | None:
-    """Return the first release (ocid, date, id) from which the files of a release cut may differ: the earliest
-    first release of the first split that differs between the ``new`` and ``old`` files; None when none does."""
-    for position in range(max(len(new), len(old))):
-        pair = [splits[position] for splits in (new, old) if position < len(splits)]
-        if len(pair) < 2 or pair[0] != pair[1]:
-            first = min(tuple(str(v or "") for v in split[1]) for split in pair)
-            ocid, date, release_id = (*first, "", "", "")[:3]
-            return ocid, date, release_id
+def _first_shift(new: list[Split], old: list[Split]) -> tuple[str, ...] | None:
+    """Return the first release (ocid, date, id) from which the files of a release cut may differ: the earlier first
+    release of the first split that differs between the ``new`` and ``old`` files; None when none does."""
+    for ours, theirs in itertools.zip_longest(new, old):
+        if ours != theirs:
+            return min(split[1] for split in (ours, theirs) if split is not None)
     return None
 
 
