@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from transforms import jsonio, resolution
 from transforms.intervals import Interval
 from transforms.ocds.mapping import EXTENSIONS
+from transforms.store import sha256
 
 log = logging.getLogger(__name__)
 OCDS_VERSION = "1.1"
@@ -645,7 +646,7 @@ _YEAR_PARTITION = re.compile(r"(?:^|/)year=(-?\d+)/")
 def parquet_hashes(parquet_root: Path) -> dict[str, str]:
     """Return the SHA-256 of every visible Parquet file under ``parquet_root``, by relative POSIX path."""
     return {
-        path.relative_to(parquet_root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        path.relative_to(parquet_root).as_posix(): sha256(path)
         for path in sorted(p for p in parquet_root.rglob("*.parquet") if _visible(p, parquet_root))
     }
 
