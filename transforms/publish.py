@@ -109,10 +109,12 @@ def package_metadata(settings: Settings, name: str, published: str) -> dict[str,
     }
 
 
-def build_digest(settings: Settings, limit: int) -> str:
-    """Return a digest of everything besides the data that shapes the OCDS files' bytes (reuse needs the same)."""
+def build_digest(settings: Settings, limit: int, excel_rows: int) -> str:
+    """Return a digest of everything besides the data that shapes the published files' bytes (reuse needs the
+    same): the OCDS files', and the flat files' that a night between cuts links from its cut's publication."""
     made_of = {
         "layout": LAYOUT,
+        "excel_rows": excel_rows,
         "metadata": package_metadata(settings, "", ""),
         "personal_data": settings.publication_personal_data,
         "limit": limit,
@@ -351,6 +353,7 @@ def _publish_ocds(
     interval: Interval,
     previous: Previous,
     limit: int,
+    build: str,
     catalog: Catalog,
     hashes: dict[str, str],
 ) -> OcdsResult:
@@ -363,7 +366,7 @@ def _publish_ocds(
         clean=text_redactor(settings.publication_personal_data),
         limit=limit,
         hashes=hashes,
-        build=build_digest(settings, limit),
+        build=build,
         refresh_days=settings.publication_refresh_days,
     ).write()
     parts = Counter((item.kind, item.cut) for item in ocds.files)
@@ -651,7 +654,8 @@ def publish(
             previous = Previous(previous.folder)
         log.info("publish %s: previous publication %s", key, previous.key)
 
-        ocds = _publish_ocds(settings, staging, store, interval, previous, limit, catalog, hashes)
+        build = build_digest(settings, limit, excel_rows)
+        ocds = _publish_ocds(settings, staging, store, interval, previous, limit, build, catalog, hashes)
         clean = redactor(settings.publication_personal_data)
         changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
         rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes, ocds.base)
@@ -660,7 +664,7 @@ def publish(
         _publish_page(settings, staging, interval, facts, catalog, previous, hashes)
         descriptor = package_descriptor(settings, key, published)
         descriptor["semaforo"] = {
-            "build": build_digest(settings, limit),
+            "build": build,
             "cut": ocds.cut or key,
             "history": store.history_digest(key),
         }

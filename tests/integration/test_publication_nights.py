@@ -423,3 +423,16 @@ def test_a_history_stored_again_with_other_content_is_noticed(settings) -> None:
     assert _cut(tonight) == NIGHTS[2], "the cut's files no longer hold the stored history: cut tonight"
     records = _by_ocid(tonight, ["records/2024.jsonl.gz"])
     assert records["ocds-t-A"]["compiledRelease"]["tender"]["title"] == "Otra compra"
+
+
+def test_a_night_between_cuts_with_other_flat_file_settings_writes_its_own(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = night_releases()
+    first = run_night(settings, NIGHTS[0], data[NIGHTS[0]])
+    assert (first / "flat/full.xlsx").exists()
+    run_night(settings, NIGHTS[1], data[NIGHTS[1]], publish=False)
+    interval, warehouse = Interval.for_day(NIGHTS[1]), pipeline.warehouse_dir(settings, NIGHTS[1])
+    # Workbooks only for tables of one row: the first night's flat files, made with Excel's limit, cannot be linked.
+    publishing.publish(settings, interval, pipeline.store(settings), warehouse, file_limit=3, excel_rows=2)
+    tonight = settings.data_root / "publish" / NIGHTS[1]
+    assert _cut(tonight) == NIGHTS[1]
+    assert not (tonight / "flat/full.xlsx").exists() and (tonight / "flat/full.csv.zip").exists()
