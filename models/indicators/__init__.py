@@ -85,6 +85,8 @@ class Result:
     threshold: float | None
     explanation: str
     ocids: list[str] = field(default_factory=list)
+    # The ocids as a set, so that adding one to a unit flagged in many processes is not a scan of the list.
+    listed: set[str] = field(default_factory=set, repr=False, compare=False)
 
 
 @dataclass
@@ -110,7 +112,8 @@ class Outcome:
             result = self.results[group, key] = Result(group, key, float(value), threshold, explanation)
         else:
             result.value = float(value)
-        if ocid is not None and ocid not in result.ocids:
+        if ocid is not None and ocid not in result.listed:
+            result.listed.add(ocid)
             result.ocids.append(ocid)
 
 
