@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
+import itertools
 import math
 import os
 import struct
@@ -21,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms import jsonio
 from transforms.intervals import MEXICO_CITY
@@ -70,21 +74,30 @@ SHARD_SQL = (
     "list_reduce(list_transform(string_split(p.ocid, ''), lambda c: unicode(c)::BIGINT), "
     "lambda h, x: (h * 31 + x) % 4294967296, 0::BIGINT) % $shards"
 )
+# What the lookup shows besides the core columns, by the table it comes from: (join, key, value expression).
 LOOKUP_JOINS = {
-    "core_award_suppliers": "LEFT JOIN (SELECT ocid, list(DISTINCT supplier_name ORDER BY supplier_name) "
-    "AS suppliers FROM core_award_suppliers WHERE supplier_name IS NOT NULL GROUP BY ocid) s USING (ocid)",
-    "out_flags": "LEFT JOIN (SELECT ocid, list([indicator, coalesce(explanation, '')] "
-    "ORDER BY indicator, unit, unit_id) AS flags FROM out_flags WHERE ocid IS NOT NULL GROUP BY ocid) f USING (ocid)",
-    "out_process_scores": "LEFT JOIN (SELECT ocid, max(cri) AS cri FROM out_process_scores "
-    "WHERE cri IS NOT NULL GROUP BY ocid) c USING (ocid)",
-    "record_files": "LEFT JOIN record_files r USING (ocid)",
+    "core_award_suppliers": (
+        "LEFT JOIN (SELECT ocid, list(DISTINCT supplier_name ORDER BY supplier_name) AS suppliers "
+        "FROM core_award_suppliers WHERE supplier_name IS NOT NULL GROUP BY ocid) s USING (ocid)",
+        "suppliers",
+        "s.suppliers",
+    ),
+    "out_flags": (
+        "LEFT JOIN (SELECT ocid, list([indicator, coalesce(n.name, indicator), coalesce(explanation, '')] "
+        "ORDER BY indicator, unit, unit_id) AS flags FROM out_flags LEFT JOIN lookup_names n ON n.code = indicator "
+        "WHERE ocid IS NOT NULL GROUP BY ocid) f USING (ocid)",
+        "flags",
+        "f.flags",
+    ),
+    "out_process_scores": (
+        "LEFT JOIN (SELECT ocid, max(cri) AS cri FROM out_process_scores WHERE cri IS NOT NULL GROUP BY ocid) c "
+        "USING (ocid)",
+        "cri",
+        "round(c.cri, 3)",
+    ),
+    "record_files": ("LEFT JOIN record_files r USING (ocid)", "record_file", "r.record_file"),
 }
-LOOKUP_EXTRAS = {
-    "core_award_suppliers": "s.suppliers",
-    "out_flags": "f.flags",
-    "out_process_scores": "c.cri",
-    "record_files": "r.record_file",
-}
+LOOKUP_BATCH = 20_000  # entries per Arrow batch read from DuckDB
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -104,38 +117,54 @@ def headline(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]
     }
 
 
+def _json_member(key: str, value: str) -> str:
+    """Return SQL for ``"key":value`` as JSON text, or NULL when the value is (``concat_ws`` then leaves it out)."""
+    return f"CASE WHEN {value} IS NOT NULL THEN '{orjson.dumps(key).decode()}:' || to_json({value}) END"
+
+
 def lookup_entries(
     con: duckdb.DuckDBPyConnection, record_files: pa.Table | None, indicator_names: dict[str, str], shards: int
-) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """Yield ``(shard, ocid, entry)`` ordered by shard then ocid: what the OCID lookup shows for each process
-    (summary, suppliers, flags, risk index and its record file), one process at a time."""
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(shard, members)`` in shard order, each member ``"ocid":{entry}`` as JSON text, in ocid order: what
+    the OCID lookup shows of each process (summary, suppliers, flags, risk index and its record file).
+
+    DuckDB writes each entry's JSON (members that are NULL left out), so Python only joins text, a batch at a time.
+    """
+    names = pa.schema([("code", pa.string()), ("name", pa.string())])
+    con.register("lookup_names", pa.table([list(indicator_names), list(indicator_names.values())], schema=names))
     present = [name for name in LOOKUP_JOINS if name != "record_files" and _has_table(con, name)]
     if record_files is not None:
         con.register("record_files", record_files)
         present.append("record_files")
-    extras = "".join(f", {LOOKUP_EXTRAS[name]}" for name in present)
-    joins = " ".join(LOOKUP_JOINS[name] for name in present)
+    members = [_json_member(c.strip(), f"p.{c.strip()}") for c in LOOKUP_COLUMNS.split(",")]
+    members += [_json_member(LOOKUP_JOINS[name][1], LOOKUP_JOINS[name][2]) for name in present]
+    entry = f"'{{' || concat_ws(',', {', '.join(members)}) || '}}'"
     query = (
-        f"SELECT {SHARD_SQL.replace('$shards', '?')} AS shard, p.ocid, {LOOKUP_COLUMNS}{extras} "
-        f"FROM core_contracting_processes p {joins} ORDER BY shard, p.ocid"
+        f"SELECT {SHARD_SQL} AS shard, p.ocid, to_json(p.ocid) || ':' || {entry} AS member "
+        f"FROM core_contracting_processes p {' '.join(LOOKUP_JOINS[name][0] for name in present)} "
+        "ORDER BY shard, p.ocid"
     )
-    cursor = con.execute(query, [shards])
-    columns = [d[0] for d in cursor.description]
-    while batch := cursor.fetchmany(5000):
-        for row in batch:
-            shard, ocid = row[0], row[1]
-            if not ocid.isascii() and shard != shard_of(ocid, shards):
-                raise ValueError(f"OCID {ocid!r} has characters beyond the BMP, which the page lookup cannot hash")
-            entry = {k: v for k, v in zip(columns[2:], row[2:], strict=True) if v is not None}
-            if not entry.get("suppliers"):
-                entry.pop("suppliers", None)
-            if entry.get("flags"):
-                entry["flags"] = [[code, indicator_names.get(code, code), text] for code, text in entry["flags"]]
-            else:
-                entry.pop("flags", None)
-            if "cri" in entry:
-                entry["cri"] = round(entry["cri"], 3)
-            yield shard, ocid, entry
+    try:
+        current, part = 0, list[str]()
+        for batch in con.sql(query, params={"shards": shards}).to_arrow_reader(LOOKUP_BATCH):
+            numbers, ocids = batch.column("shard").to_numpy(), batch.column("ocid")
+            for row in np.flatnonzero(~np.asarray(pc.string_is_ascii(ocids).to_numpy(zero_copy_only=False))):
+                ocid = ocids[int(row)].as_py()
+                if shard_of(ocid, shards) != numbers[row]:
+                    raise ValueError(f"OCID {ocid!r} has characters beyond the BMP, which the page lookup cannot hash")
+            texts = batch.column("member").to_pylist()
+            # Where each shard's rows start in the batch (rows come in shard order).
+            bounds = [0, *(np.flatnonzero(numbers[1:] != numbers[:-1]) + 1).tolist(), len(numbers)]
+            for start, end in itertools.pairwise(bounds):
+                if numbers[start] != current:
+                    yield current, part
+                    current, part = int(numbers[start]), []
+                part.extend(texts[start:end])
+        yield current, part
+    finally:
+        con.unregister("lookup_names")
+        if record_files is not None:
+            con.unregister("record_files")
 
 
 def shard_count(processes: int) -> int:
@@ -161,18 +190,15 @@ def write_lookup(
     return shards, write_shards(folder, lookup_entries(con, record_files, indicator_names, shards), shards)
 
 
-def write_shards(folder: Path, entries: Iterable[tuple[int, str, dict[str, Any]]], shards: int) -> list[str]:
-    """Write the shards from ``(shard, ocid, entry)`` ordered by shard, holding one shard in memory at a time."""
+def write_shards(folder: Path, parts: Iterable[tuple[int, list[str]]], shards: int) -> list[str]:
+    """Write the shards from ``(shard, members)`` in shard order (one JSON object each), then the empty ones."""
     names = [f"lookup/{number}.json" for number in range(shards)]
-    current, part = 0, dict[str, dict[str, Any]]()
-    for shard, ocid, entry in entries:
-        while shard > current:
-            jsonio.write_json(folder / names[current], part, indent=False)
-            current, part = current + 1, {}
-        part[ocid] = entry
-    for number in range(current, shards):
-        jsonio.write_json(folder / names[number], part, indent=False)
-        part = {}
+    written = set()
+    for shard, members in parts:
+        jsonio.write_bytes(folder / names[shard], ("{" + ",".join(members) + "}\n").encode())
+        written.add(shard)
+    for number in sorted(set(range(shards)) - written):
+        jsonio.write_bytes(folder / names[number], b"{}\n")
     return names
 
 
