@@ -3,7 +3,8 @@
 The page is one self-contained file: inline CSS, inline SVG charts drawn here in Python (so they show without
 JavaScript) and a short inline script for the OCID lookup, which fetches one shard of ``lookup/<n>.json``. The
 shard is chosen by a 31-multiplier hash of the OCID's UTF-16 code units, computed the same way in Python
-(:func:`shard_of`) and in the page's script. Everything else, the download list included, works without JavaScript.
+(:func:`shard_of`, and :func:`shards_of` over arrays) and in the page's script. Everything else, the download list
+included, works without JavaScript.
 """
 
 from __future__ import annotations
@@ -69,11 +70,6 @@ LOOKUP_COLUMNS = (
     "tender_status, tender_amount, tender_currency, contracted_amount, contracted_currency, number_of_tenderers, "
     "award_count, contract_count"
 )
-# shard_of in SQL: the 31-multiplier hash of the code points (UTF-16 code units for every OCID in the BMP).
-SHARD_SQL = (
-    "list_reduce(list_transform(string_split(p.ocid, ''), lambda c: unicode(c)::BIGINT), "
-    "lambda h, x: (h * 31 + x) % 4294967296, 0::BIGINT) % $shards"
-)
 # What the lookup shows besides the core columns, by the table it comes from: (join, key, value expression).
 LOOKUP_JOINS = {
     "core_award_suppliers": (
@@ -128,8 +124,11 @@ def lookup_entries(
     """Yield ``(shard, members)`` in shard order, each member ``"ocid":{entry}`` as JSON text, in ocid order: what
     the OCID lookup shows of each process (summary, suppliers, flags, risk index and its record file).
 
-    DuckDB writes each entry's JSON (members that are NULL left out), so Python only joins text, a batch at a time.
+    Shards come from :func:`shards_of`; DuckDB writes each entry's JSON (members that are NULL left out), so Python
+    only joins text, a batch at a time.
     """
+    ocids = con.sql("SELECT DISTINCT ocid FROM core_contracting_processes").to_arrow_table().column("ocid")
+    con.register("lookup_shards", pa.table({"ocid": ocids, "shard": shards_of(ocids, shards)}))
     names = pa.schema([("code", pa.string()), ("name", pa.string())])
     con.register("lookup_names", pa.table([list(indicator_names), list(indicator_names.values())], schema=names))
     present = [name for name in LOOKUP_JOINS if name != "record_files" and _has_table(con, name)]
@@ -140,19 +139,14 @@ def lookup_entries(
     members += [_json_member(LOOKUP_JOINS[name][1], LOOKUP_JOINS[name][2]) for name in present]
     entry = f"'{{' || concat_ws(',', {', '.join(members)}) || '}}'"
     query = (
-        f"SELECT {SHARD_SQL} AS shard, p.ocid, to_json(p.ocid) || ':' || {entry} AS member "
-        f"FROM core_contracting_processes p {' '.join(LOOKUP_JOINS[name][0] for name in present)} "
-        "ORDER BY shard, p.ocid"
+        f"SELECT h.shard, to_json(p.ocid) || ':' || {entry} AS member "
+        f"FROM core_contracting_processes p JOIN lookup_shards h USING (ocid) "
+        f"{' '.join(LOOKUP_JOINS[name][0] for name in present)} ORDER BY h.shard, p.ocid"
     )
     try:
         current, part = 0, list[str]()
-        for batch in con.sql(query, params={"shards": shards}).to_arrow_reader(LOOKUP_BATCH):
-            numbers, ocids = batch.column("shard").to_numpy(), batch.column("ocid")
-            for row in np.flatnonzero(~np.asarray(pc.string_is_ascii(ocids).to_numpy(zero_copy_only=False))):
-                ocid = ocids[int(row)].as_py()
-                if shard_of(ocid, shards) != numbers[row]:
-                    raise ValueError(f"OCID {ocid!r} has characters beyond the BMP, which the page lookup cannot hash")
-            texts = batch.column("member").to_pylist()
+        for batch in con.sql(query).to_arrow_reader(LOOKUP_BATCH):
+            numbers, texts = batch.column("shard").to_numpy(), batch.column("member").to_pylist()
             # Where each shard's rows start in the batch (rows come in shard order).
             bounds = [0, *(np.flatnonzero(numbers[1:] != numbers[:-1]) + 1).tolist(), len(numbers)]
             for start, end in itertools.pairwise(bounds):
@@ -163,6 +157,7 @@ def lookup_entries(
         yield current, part
     finally:
         con.unregister("lookup_names")
+        con.unregister("lookup_shards")
         if record_files is not None:
             con.unregister("record_files")
 
@@ -179,6 +174,32 @@ def shard_of(ocid: str, shards: int) -> int:
     for unit in units:
         value = (value * 31 + unit) & 0xFFFFFFFF
     return value % shards
+
+
+def shards_of(ocids: pa.ChunkedArray | pa.Array, shards: int) -> np.ndarray:
+    """Return :func:`shard_of` of every OCID, computed over the columns of their characters for ASCII ones (an ASCII
+    character is its own UTF-16 code unit), one by one for the others."""
+    ocids = pc.cast(ocids.combine_chunks() if isinstance(ocids, pa.ChunkedArray) else ocids, pa.large_string())
+    ascii = np.asarray(pc.fill_null(pc.string_is_ascii(ocids), False).to_numpy(zero_copy_only=False), dtype=bool)
+    kept = ocids.filter(pa.array(ascii))
+    offsets = np.frombuffer(kept.buffers()[1], dtype=np.int64)[kept.offset : kept.offset + len(kept) + 1]
+    data = np.frombuffer(kept.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if len(kept) else np.zeros(0)
+    starts, lengths = offsets[:-1] - offsets[0], np.diff(offsets)
+    hashed = np.zeros(len(kept), dtype=np.uint32)
+    # OCIDs of one length at a time, hashed a character position at a time (uint32 wraps modulo 2**32, as the page's
+    # script masks).
+    for length in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == length)
+        at, value = starts[rows], np.zeros(len(rows), dtype=np.uint32)
+        for position in range(length):
+            value = value * np.uint32(31) + data[at + position]
+        hashed[rows] = value
+    value = np.zeros(len(ocids), dtype=np.uint32)
+    value[ascii] = hashed
+    result = (value % np.uint32(shards)).astype(np.int64)
+    for row in np.flatnonzero(~ascii):
+        result[row] = shard_of(ocids[int(row)].as_py(), shards)
+    return result
 
 
 def write_lookup(

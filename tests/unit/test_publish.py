@@ -248,7 +248,11 @@ def test_lookup_shards_are_stable_and_cover_every_process(tmp_path: Path) -> Non
     assert site.shard_count(5000) == 8
     # The page's script computes the same: h = (h * 31 + code unit) mod 2**32, then h mod shards.
     assert site.shard_of("ab", 1 << 31) == (97 * 31 + 98) % (1 << 31)
-    ocids = [f"ocds-x-{n}" for n in range(2500)] + ["ocds-ñandú-1"]
+    ocids = [f"ocds-x-{n}" for n in range(2500)] + ["ocds-ñandú-1", "ocds-🌵-2"]
+    # Shards are computed over arrays, a character position at a time (beyond the BMP, in UTF-16 code units).
+    for shards in (1, 4, 1024, 1 << 31):
+        chunked = pa.chunked_array([ocids[:7], ocids[7:]])
+        assert site.shards_of(chunked, shards).tolist() == [site.shard_of(o, shards) for o in ocids]
     columns = ", ".join(f"{c.strip()} VARCHAR" for c in site.LOOKUP_COLUMNS.split(",") if c.strip() != "year")
     with duckdb.connect() as con:
         con.execute(f"CREATE TABLE core_contracting_processes (ocid VARCHAR, year BIGINT, {columns})")
@@ -264,7 +268,7 @@ def test_lookup_shards_are_stable_and_cover_every_process(tmp_path: Path) -> Non
     merged: dict[str, Any] = {}
     for name in names:
         part = jsonio.read_json(tmp_path / name)
-        # Shards are cut in SQL: the same hash as the page's script and shard_of.
+        # The same hash as the page's script and shard_of.
         assert all(site.shard_of(ocid, shards) == int(name[7:-5]) for ocid in part)
         assert list(part) == sorted(part)
         merged.update(part)
