@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,21 +92,35 @@ def _flags(con: Any, settings: ScoringSettings, order: pa.Array | None) -> pa.Ta
     return out_flags
 
 
-def _decide(con: Any, settings: ScoringSettings, order: pa.Array | None) -> dict[str, pa.Table]:
-    from models import competition, risk_index
+def _competitiveness(con: Any, settings: ScoringSettings, currency: str) -> tuple[pa.Table, pa.Table]:
+    """Return the process rows (``models.competition.processes``) and ``out_competition``."""
+    from models import competition
 
-    out_flags = _flags(con, settings, order)
     started = time.perf_counter()
     with competition.relations(con):
-        currency = settings.currency or competition.currency_of(con)
-        model = _model(settings)
-        digits = model.settings.market_digits if model is not None else MARKET_DIGITS
         processes = competition.processes(con, digits=settings.market_digits, currency=currency)
-        # Competitiveness first: its query needs memory, and the scores below hold a row per process.
         out_competition = competition.competitiveness(
             con, digits=settings.market_digits, currency=currency, rows=processes
         )
-        LOG.info("competitiveness: %d rows in %.1f s", out_competition.num_rows, time.perf_counter() - started)
+    LOG.info("competitiveness: %d rows in %.1f s", out_competition.num_rows, time.perf_counter() - started)
+    return processes, out_competition
+
+
+def _decide(con: Any, settings: ScoringSettings, order: pa.Array | None, side: Any = None) -> dict[str, pa.Table]:
+    from models import competition, risk_index
+
+    with competition.relations(con):
+        currency = settings.currency or competition.currency_of(con)
+    with ThreadPoolExecutor(1) as pool:
+        # On a connection of its own, competitiveness (DuckDB on one thread, so that sums add in one order) runs
+        # beside the indicators (mostly Python): both cores work.
+        beside = pool.submit(_competitiveness, side, settings, currency) if side is not None else None
+        out_flags = _flags(con, settings, order)
+        processes, out_competition = beside.result() if beside else _competitiveness(con, settings, currency)
+    started = time.perf_counter()
+    with competition.relations(con):
+        model = _model(settings)
+        digits = model.settings.market_digits if model is not None else MARKET_DIGITS
         if digits != settings.market_digits:
             processes = competition.processes(con, digits=digits, currency=currency)
         scores = risk_index.scores(con, model, currency=currency, flags=out_flags, processes=processes)
@@ -120,13 +135,14 @@ def indicators_settings(settings: ScoringSettings) -> IndicatorSettings:
     return _as_settings(settings.indicators)
 
 
-def score_observed(con: Any, settings: ScoringSettings | None = None) -> dict[str, pa.Table]:
+def score_observed(con: Any, settings: ScoringSettings | None = None, *, beside: Any = None) -> dict[str, pa.Table]:
     """Return the five outputs from a DuckDB connection's core tables and observation tables (processes in ocid order).
 
     ``con`` has a relation (table or view) named for each core table and each table of :data:`OBSERVATION_SCHEMAS`.
     The observation tables must hold one compiled release's rows per ocid: the latest observation of each process.
+    ``beside``, another DuckDB database with the same relations, computes competitiveness in a thread meanwhile.
     """
-    return _decide(con, settings or ScoringSettings(), None)
+    return _decide(con, settings or ScoringSettings(), None, beside)
 
 
 def score_all(

@@ -45,6 +45,7 @@ from transforms.store import Store
 
 log = logging.getLogger(__name__)
 SCORE_MEMORY = "2GB"  # DuckDB's share of the score step's memory (it spills to disk past it)
+COMPETITION_MEMORY = "1GB"  # and that of the database computing competitiveness beside the indicators
 STEPS = ("extract", "normalize", "compile", "validate", "build_tables", "check_tables", "score", "publish")
 F = TypeVar("F", bound=Callable[..., dict[str, Any]])
 # The publisher DAGs' first two steps report under the names of the steps they stand in for.
@@ -308,8 +309,12 @@ def score(settings: Settings, interval: Interval) -> dict[str, Any]:
     from models.scoring import score_observed
 
     folder = warehouse_dir(settings, interval.key)
-    with warehouse.connect(folder, memory=SCORE_MEMORY) as con:  # views over the snapshot's Parquet files
-        outputs = score_observed(con)
+    # Views over the snapshot's Parquet files, in two databases: competitiveness runs beside the indicators.
+    with (
+        warehouse.connect(folder, memory=SCORE_MEMORY) as con,
+        warehouse.connect(folder, memory=COMPETITION_MEMORY) as beside,
+    ):
+        outputs = score_observed(con, beside=beside)
     for name, table in outputs.items():
         tables.write_parquet(folder / "parquet", name, table)
     # The night this snapshot was built on gives the DuckDB file to update (a night's file starts as none).

@@ -79,6 +79,14 @@ def test_score_observed_equals_score_all(
     for name in OUTPUTS:
         assert got[name].num_rows > 0, name
         assert got[name].equals(expected[name]), name
+    # Competitiveness computed beside the indicators, on a database of its own, as the pipeline does.
+    with duckdb.connect() as con, duckdb.connect() as beside:
+        for each in (con, beside):
+            views(each, tmp_path / "core", built.tables)
+            views(each, tmp_path / "observations", observed)
+        alongside = score_observed(con, beside=beside)
+    for name in OUTPUTS:
+        assert alongside[name].equals(expected[name]), name
 
 
 def test_observations_are_a_pure_function_of_each_process(
