@@ -694,19 +694,17 @@ def probability_of(model: RiskModel, frame: Mapping[str, np.ndarray]) -> np.ndar
     return np.where(frame["is_competitive"], probability, np.nan)
 
 
-def _codes(entries: list[dict[str, Any]]) -> str | None:
-    return "|".join(sorted({e["indicator"] for e in entries})) or None
-
-
 def _json(value: Any) -> str | None:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False) if value else None
+    """Return JSON as the flag lists are written (compact, keys sorted), or None for nothing."""
+    if not value:
+        return None
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def _json_number(value: float) -> str:
     return json.dumps(value, allow_nan=False)
 
 
-FLAG_ENTRY = ("indicator", "value", "threshold", "explanation", "fields")
 # out_process_scores columns copied from models.competition.processes.
 PASSED_THROUGH = (
     "ocid",
@@ -722,14 +720,47 @@ PASSED_THROUGH = (
 )
 
 
-def _flag_entries(flags: pa.Table | None) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Return out_flags rows by (unit, unit_id), in out_flags order (only flagged units: a Python loop is fine)."""
-    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    if flags is None:
-        return found
-    for row in flags.select(["unit", "unit_id", *FLAG_ENTRY]).to_pylist():
-        found.setdefault((row["unit"], row["unit_id"]), []).append({key: row[key] for key in FLAG_ENTRY})
-    return found
+# Each flagged unit's flags (out_flags is sorted by indicator, unit and unit id): their count, their codes, and a JSON
+# array of their entries in out_flags order. A buyer or supplier goes by its canonical id; the flags of the raw ids
+# resolving to one come one raw id after another, in order of first appearance.
+FLAG_LISTS_SQL = """
+WITH keyed AS (
+    SELECT f.*, coalesce(m.canonical_id, f.unit_id) AS key, min(f.row) OVER (PARTITION BY f.unit, f.unit_id) AS first
+    FROM _semaforo_flags AS f
+    LEFT JOIN _semaforo_canonical AS m ON f.unit IN ('buyer', 'tenderer') AND m.party_id = f.unit_id
+)
+SELECT unit, key AS unit_id, count(*) AS flag_count,
+       string_agg(DISTINCT indicator, '|' ORDER BY indicator) AS flag_codes,
+       '[' || string_agg(to_json({'explanation': explanation, 'fields': fields, 'indicator': indicator,
+                                  'threshold': CASE WHEN isfinite(threshold) THEN threshold END,
+                                  'value': CASE WHEN isfinite(value) THEN value END}), ',' ORDER BY first, row)
+           || ']' AS flags
+FROM keyed
+GROUP BY unit, key
+"""
+FLAG_LISTS = pa.schema(
+    [("unit_id", pa.string()), ("flag_count", pa.int64()), ("flag_codes", pa.string()), ("flags", pa.string())]
+)
+
+
+def _flag_lists(con: Any, flags: pa.Table | None) -> dict[str, pa.Table]:
+    """Return, for processes, buyers and tenderers, each flagged unit's flags (:data:`FLAG_LISTS`), by unit."""
+    if flags is None or flags.num_rows == 0:
+        return {unit: FLAG_LISTS.empty_table() for unit in ("process", "buyer", "tenderer")}
+    parties = flags.filter(pc.is_in(flags.column("unit"), pa.array(["buyer", "tenderer"])))
+    canonical = _canonical(con, parties.column("unit_id").to_pylist())
+    con.register("_semaforo_flags", flags.append_column("row", pa.array(np.arange(flags.num_rows))))
+    mapping = pa.schema([("party_id", pa.string()), ("canonical_id", pa.string())])
+    con.register("_semaforo_canonical", pa.table([list(canonical), list(canonical.values())], schema=mapping))
+    try:
+        listed = con.sql(FLAG_LISTS_SQL).to_arrow_table()
+    finally:
+        con.unregister("_semaforo_flags")
+        con.unregister("_semaforo_canonical")
+    return {
+        unit: listed.filter(pc.equal(listed.column("unit"), unit)).select(FLAG_LISTS.names).cast(FLAG_LISTS)
+        for unit in ("process", "buyer", "tenderer")
+    }
 
 
 def _components(model: RiskModel, frame: Mapping[str, np.ndarray]) -> pa.Array:
@@ -781,29 +812,19 @@ def scores(
 
     digits = model.settings.market_digits if model is not None else MARKET_DIGITS
     rows = processes if processes is not None else read_processes(con, digits=digits, currency=currency)
-    entries = _flag_entries(flags)
-    out_processes = _process_scores(rows, model, currency, entries)
-    canonical = _canonical(con, [unit_id for (unit, unit_id) in entries if unit in ("buyer", "tenderer")])
+    listed = _flag_lists(con, flags)
+    out_processes = _process_scores(rows, model, currency, listed["process"])
     line = model.high_risk_line if model is not None else None
     return {
         "out_process_scores": out_processes,
-        "out_buyer_scores": _aggregate(
-            out_processes, "buyer_id", _unit_flags(entries, "buyer", canonical), _buyer_names(con), line, currency
-        ),
+        "out_buyer_scores": _aggregate(out_processes, "buyer_id", listed["buyer"], _buyer_names(con), line, currency),
         "out_supplier_scores": _aggregate(
-            out_processes,
-            "supplier_id",
-            _unit_flags(entries, "tenderer", canonical),
-            _supplier_names(rows),
-            line,
-            currency,
+            out_processes, "supplier_id", listed["tenderer"], _supplier_names(rows), line, currency
         ),
     }
 
 
-def _process_scores(
-    rows: pa.Table, model: RiskModel | None, currency: str, entries: dict[tuple[str, str], list[dict[str, Any]]]
-) -> pa.Table:
+def _process_scores(rows: pa.Table, model: RiskModel | None, currency: str, listed: pa.Table) -> pa.Table:
     """Return ``out_process_scores`` for :func:`models.competition.processes`' rows."""
     from transforms.tables import arrow_schema
 
@@ -813,16 +834,7 @@ def _process_scores(
     probability = probability_of(model, frame) if model is not None else np.full(n, np.nan)
     counts = frame["tenderer_count"]
     competitive = frame["is_competitive"] & ~np.isnan(counts)
-    # The flags of each flagged process (Python over flagged processes only).
-    process_flags = {unit_id: found for (unit, unit_id), found in entries.items() if unit == "process"}
-    at = pc.index_in(rows.column("ocid"), pa.array(list(process_flags), pa.string()))
-    flagged = np.flatnonzero(np.asarray(pc.is_valid(at).to_numpy(zero_copy_only=False), dtype=bool))
-    flag_count = np.zeros(n, dtype=np.int64)
-    flag_codes = np.full(n, None, dtype=object)
-    flag_json = np.full(n, None, dtype=object)
-    for i, ocid in zip(flagged.tolist(), rows.column("ocid").take(flagged).to_pylist(), strict=True):
-        found = process_flags[ocid]
-        flag_count[i], flag_codes[i], flag_json[i] = len(found), _codes(found), _json(found)
+    at = pc.index_in(rows.column("ocid"), listed.column("unit_id"))  # each process's flags (null: none)
     columns = {
         **{name: rows.column(name) for name in PASSED_THROUGH},
         "awarded_currency": pa.repeat(pa.scalar(currency, pa.string()), n),
@@ -831,9 +843,9 @@ def _process_scores(
         "cri": pa.array(cri, pa.float64(), mask=np.isnan(cri)),
         "cri_status": pa.array(np.where(np.isnan(cri), "undefined", "calculated"), pa.string()),
         "cri_components": _components(model, frame) if model is not None else pa.nulls(n, pa.string()),
-        "flag_count": pa.array(flag_count, pa.int64()),
-        "flag_codes": pa.array(flag_codes, pa.string()),
-        "flags": pa.array(flag_json, pa.string()),
+        "flag_count": pc.fill_null(listed.column("flag_count").take(at), 0),
+        "flag_codes": listed.column("flag_codes").take(at),
+        "flags": listed.column("flags").take(at),
         "model_id": pa.repeat(pa.scalar(model.model_id if model is not None else None, pa.string()), n),
     }
     schema = arrow_schema("out_process_scores")
@@ -902,17 +914,6 @@ def _supplier_names(rows: pa.Table) -> dict[str, str | None]:
     return dict(zip(names, found, strict=True))
 
 
-def _unit_flags(
-    entries: dict[tuple[str, str], list[dict[str, Any]]], unit: str, canonical: Mapping[str, str]
-) -> dict[str, list[dict[str, Any]]]:
-    """Return the flags raised on a kind of unit, by canonical id (raw ids that resolve to one pool their flags)."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for (flag_unit, unit_id), listed in entries.items():
-        if flag_unit == unit:
-            found.setdefault(canonical.get(unit_id, unit_id), []).extend(listed)
-    return found
-
-
 def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 
@@ -920,7 +921,7 @@ def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def _aggregate(
     processes: pa.Table,
     key: str,
-    unit_flags: dict[str, list[dict[str, Any]]],
+    unit_flags: pa.Table,
     names: Mapping[str, Any],
     line: float | None,
     currency: str,
@@ -973,7 +974,7 @@ def _aggregate(
         for code in codes.split("|"):
             tally[code] = tally.get(code, 0) + 1
     unit_ids = keyed.column("unit").take(starts).to_pylist()
-    own = [unit_flags.get(unit_id, []) for unit_id in unit_ids]
+    own = pc.index_in(keyed.column("unit").take(starts), unit_flags.column("unit_id"))  # the unit's own flags
 
     def nullable(array: np.ndarray) -> pa.Array:
         return pa.array(array, pa.float64(), mask=np.isnan(array))
@@ -997,8 +998,8 @@ def _aggregate(
         "process_flag_counts": pa.array(
             [_json(dict(sorted(tallies[g].items()))) if g in tallies else None for g in range(count)], pa.string()
         ),
-        "flag_codes": pa.array([_codes(found) for found in own], pa.string()),
-        "flags": pa.array([_json(found) for found in own], pa.string()),
+        "flag_codes": unit_flags.column("flag_codes").take(own),
+        "flags": unit_flags.column("flags").take(own),
         "model_id": processes.column("model_id").take(rows[starts]),
     }
     if key == "supplier_id":
