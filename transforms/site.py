@@ -127,14 +127,8 @@ def lookup_entries(
     Shards come from :func:`shards_of`; DuckDB writes each entry's JSON (members that are NULL left out), so Python
     only joins text, a batch at a time.
     """
-    ocids = con.sql("SELECT DISTINCT ocid FROM core_contracting_processes").to_arrow_table().column("ocid")
-    con.register("lookup_shards", pa.table({"ocid": ocids, "shard": shards_of(ocids, shards)}))
-    names = pa.schema([("code", pa.string()), ("name", pa.string())])
-    con.register("lookup_names", pa.table([list(indicator_names), list(indicator_names.values())], schema=names))
     present = [name for name in LOOKUP_JOINS if name != "record_files" and _has_table(con, name)]
-    if record_files is not None:
-        con.register("record_files", record_files)
-        present.append("record_files")
+    present += ["record_files"] if record_files is not None else []
     members = [_json_member(c.strip(), f"p.{c.strip()}") for c in LOOKUP_COLUMNS.split(",")]
     members += [_json_member(LOOKUP_JOINS[name][1], LOOKUP_JOINS[name][2]) for name in present]
     entry = f"'{{' || concat_ws(',', {', '.join(members)}) || '}}'"
@@ -143,7 +137,16 @@ def lookup_entries(
         f"FROM core_contracting_processes p JOIN lookup_shards h USING (ocid) "
         f"{' '.join(LOOKUP_JOINS[name][0] for name in present)} ORDER BY h.shard, p.ocid"
     )
+    ocids = con.sql("SELECT DISTINCT ocid FROM core_contracting_processes").to_arrow_table().column("ocid")
+    names = pa.schema([("code", pa.string()), ("name", pa.string())])
+    registered = {
+        "lookup_shards": pa.table({"ocid": ocids, "shard": shards_of(ocids, shards)}),
+        "lookup_names": pa.table([list(indicator_names), list(indicator_names.values())], schema=names),
+        **({"record_files": record_files} if record_files is not None else {}),
+    }
     try:
+        for name, table in registered.items():
+            con.register(name, table)
         current, part = 0, list[str]()
         for batch in con.sql(query).to_arrow_reader(LOOKUP_BATCH):
             numbers, texts = batch.column("shard").to_numpy(), batch.column("member").to_pylist()
@@ -156,10 +159,8 @@ def lookup_entries(
                 part.extend(texts[start:end])
         yield current, part
     finally:
-        con.unregister("lookup_names")
-        con.unregister("lookup_shards")
-        if record_files is not None:
-            con.unregister("record_files")
+        for name in registered:
+            con.unregister(name)
 
 
 def shard_count(processes: int) -> int:
