@@ -106,20 +106,20 @@ def _competitiveness(con: Any, settings: ScoringSettings, currency: str) -> tupl
     return processes, out_competition
 
 
-def _decide(con: Any, settings: ScoringSettings, order: pa.Array | None, side: Any = None) -> dict[str, pa.Table]:
+def _decide(con: Any, settings: ScoringSettings, order: pa.Array | None, beside: Any = None) -> dict[str, pa.Table]:
     from models import competition, risk_index
 
     with competition.relations(con):
         currency = settings.currency or competition.currency_of(con)
     with ThreadPoolExecutor(1) as pool:
-        # On a connection of its own, competitiveness (DuckDB on one thread, so that sums add in one order) runs
-        # beside the indicators (mostly Python): both cores work.
-        beside = pool.submit(_competitiveness, side, settings, currency) if side is not None else None
+        # On a database of its own, competitiveness (DuckDB on one thread, so that sums add in one order) runs
+        # beside the indicators and the model's loading (mostly Python): both cores work.
+        pending = pool.submit(_competitiveness, beside, settings, currency) if beside is not None else None
         out_flags = _flags(con, settings, order)
-        processes, out_competition = beside.result() if beside else _competitiveness(con, settings, currency)
+        model = _model(settings)
+        processes, out_competition = pending.result() if pending else _competitiveness(con, settings, currency)
     started = time.perf_counter()
     with competition.relations(con):
-        model = _model(settings)
         digits = model.settings.market_digits if model is not None else MARKET_DIGITS
         if digits != settings.market_digits:
             processes = competition.processes(con, digits=digits, currency=currency)
