@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -705,17 +705,22 @@ def _stamp(database: Path) -> Path:
     return database.with_name(database.name + ".inputs")
 
 
-def _built_from(database: Path, copy_to: Path | None = None) -> dict[str, Any]:
-    """Return what a DuckDB file was built from (its ``.inputs``), and copy the file to ``copy_to`` if given.
+def _built_from(
+    database: Path, copy_to: Path | None = None, usable: Callable[[dict[str, Any]], bool] | None = None
+) -> dict[str, Any]:
+    """Return what a DuckDB file was built from (its ``.inputs``), and copy the file to ``copy_to`` if given and the
+    record is ``usable``.
 
     The record names the file's inode, and the file stays open from before the record is read until copied, so a
     file replaced meanwhile (another run of its night) is never taken with the other file's record. Returns ``{}``
-    when there is no consistent record.
+    when there is no consistent (or no usable) record.
     """
     try:
         with open(database, "rb") as fh:
             built = jsonio.read_json(_stamp(database))
             if not isinstance(built, dict) or built.get("inode") != os.fstat(fh.fileno()).st_ino:
+                return {}
+            if usable is not None and not usable(built):
                 return {}
             if copy_to is not None:
                 with open(copy_to, "wb") as out:
@@ -748,19 +753,19 @@ def build_duckdb_if_changed(database: Path, parquet_root: Path, seed: Path | Non
     )
     tmp = database.with_name(f".{database.name}.{os.getpid()}.tmp")
     try:
-        built: dict[str, Any] = {}
-        for source in (database, seed):  # this night's file from an earlier run, else the previous night's
-            record = _built_from(source) if source is not None else {}
-            if (
+
+        def usable(record: dict[str, Any]) -> bool:
+            return bool(
                 record.get("schemas") == schemas
                 and int(record.get("generation", INCREMENTAL_BUILDS)) < INCREMENTAL_BUILDS
-            ):
-                assert source is not None
-                # A copy: the old file may be hard-linked from a publication, so it is never written.
-                built = _built_from(source, copy_to=tmp)
-                if built.get("inode") == record["inode"]:  # not replaced between the two looks
-                    break
-                built = {}
+            )
+
+        built: dict[str, Any] = {}
+        for source in (database, seed):  # this night's file from an earlier run, else the previous night's
+            # A copy: the old file may be hard-linked from a publication, so it is never written.
+            built = _built_from(source, copy_to=tmp, usable=usable) if source is not None else {}
+            if built:
+                break
         generation = int(built.get("generation", INCREMENTAL_BUILDS))
         if built:
             tmp.chmod(0o644)
