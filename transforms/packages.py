@@ -12,9 +12,9 @@ Layout (OCDS hosting guidance, REFERENCE §5.3–5.4):
   the very same package, and records link their releases in the yearly release files.
 - Package ``uri``: the file's stable URL, ``<base>/latest/<path>``. ``publishedDate``: the end of the interval in
   which the content of that yearly file last changed, read from the store partitions (each records its interval's
-  end; a partition of an earlier version ends where the next stored one starts). A file whose inputs did not change is
-  therefore the
-  same bytes as the night before, and the previous publication's copy is hard-linked instead of rewritten.
+  end; a partition of an earlier version ends where the next stored one starts). A file whose inputs did not change
+  is therefore the same bytes as the night before, and the previous publication's copy is hard-linked instead of
+  rewritten.
 
 The yearly and full files are rewritten (**refreshed**) on **cut** nights only: the first stored interval, then the
 first whose end is ``publication_refresh_days`` or more after the last cut's (:func:`cut_of`; a function of the
