@@ -348,8 +348,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--rerun-from",
-        choices=STEPS,
-        help="with --work: measure this step of the full rebuild and every later one again, and both nights",
+        choices=[*STEPS, "nights"],
+        help="with --work: measure this step of the full rebuild and every later one again, and both nights "
+        "('nights': the nights alone, on the history as it is)",
     )
     default_schema = os.environ.get("SEMAFORO_OCDS_SCHEMA_DIR", "")
     parser.add_argument("--schema-dir", default=default_schema, help="folder with the OCDS 1.1.5 schema files")

@@ -9,7 +9,8 @@ week average counts six nights between cuts and one cut night.
 A size of a million processes takes over an hour, so a run can be resumed: each step's measurement is recorded in
 ``<work>/progress-<size>.json`` as it ends, and ``resume=True`` (``--work DIR --resume``) skips the steps recorded
 there and reuses the simulated universe. ``rerun_from=STEP`` measures that history step and every later one again
-(after a change to them), and the two nights with them.
+(after a change to them), and the two nights with them; ``rerun_from="nights"`` measures the nights alone again, on the
+history as it is (after a change that only a night's run takes a different path through).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Progress:
         self.path = path
         self.phases: dict[str, Any] = jsonio.read_json(path) if resume and path.exists() else {}
         if rerun_from is not None:
-            later = STEPS[STEPS.index(rerun_from) :]
+            later = STEPS[STEPS.index(rerun_from) :] if rerun_from in STEPS else []  # "nights": the history stays
             history = self.phases.get("history", {})
             self.phases = {
                 "simulate_seconds": self.phases.get("simulate_seconds"),
