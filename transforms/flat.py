@@ -141,17 +141,17 @@ def select(
             table, year, f"t.*, row_number() OVER (ORDER BY {_order(table, 't.')}) + 1 AS sheet_row"
         )
         return f"SELECT {projection} FROM ({query}) t ORDER BY t.sheet_row", params
+    where, params = _where(table, year)
+    return f"SELECT {projection} FROM {quote(table.name)} t {where}ORDER BY {_order(table, 't.')}", params
+
+
+def _where(table: Table, year: int | None) -> tuple[str, list[Any]]:
+    """Return the WHERE clause (and its parameters) that keeps the rows of one process year of a table, or none."""
     if year is None:
-        return f"SELECT {projection} FROM {quote(table.name)} t ORDER BY {_order(table, 't.')}", []
+        return "", []
     if "year" in table.column_names:
-        return f"SELECT {projection} FROM {quote(table.name)} t WHERE t.year = ? ORDER BY {_order(table, 't.')}", [
-            year
-        ]
-    return (
-        f"SELECT {projection} FROM {quote(table.name)} t WHERE t.ocid IN "
-        f"(SELECT ocid FROM core_contracting_processes WHERE year = ?) ORDER BY {_order(table, 't.')}",
-        [year],
-    )
+        return "WHERE t.year = ? ", [year]
+    return "WHERE t.ocid IN (SELECT ocid FROM core_contracting_processes WHERE year = ?) ", [year]
 
 
 def in_year_bundles(table: Table) -> bool:
@@ -169,9 +169,9 @@ def years(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 def count(con: duckdb.DuckDBPyConnection, table: Table, year: int | None = None) -> int:
-    """Return how many rows :func:`select` would return."""
-    query, params = select(table, year)
-    row = con.execute(f"SELECT count(*) FROM ({query})", params).fetchone()
+    """Return how many rows :func:`select` would return (counted without sorting them)."""
+    where, params = _where(table, year)
+    row = con.execute(f"SELECT count(*) FROM {quote(table.name)} t {where}", params).fetchone()
     return int(row[0]) if row else 0
 
 

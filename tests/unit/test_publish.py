@@ -226,6 +226,14 @@ def test_workbooks_hold_text_not_formulas_and_are_reproducible(database: Path, t
     assert flags[1:] == [["R018", "process", "o2", "o2", 1.0], ["R038", "buyer", "B", None, 2.0]]
 
 
+def test_counts_are_the_rows_each_selection_returns(database: Path) -> None:
+    with duckdb.connect(str(database), read_only=True) as con:
+        for table in flat.list_tables(con):
+            for year in (None, 2025, 2026, 2027):
+                query, params = flat.select(table, year)
+                assert flat.count(con, table, year) == len(con.execute(query, params).fetchall()), (table.name, year)
+
+
 def test_table_schema_types_come_from_duckdb_and_descriptions_from_the_schema_files(database: Path) -> None:
     with duckdb.connect(str(database), read_only=True) as con:
         found = {t.name: t for t in flat.list_tables(con)}
