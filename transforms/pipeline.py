@@ -322,13 +322,19 @@ def score(settings: Settings, interval: Interval) -> dict[str, Any]:
         jsonio.read_json(folder / warehouse.MANIFEST).get("base") if (folder / warehouse.MANIFEST).exists() else None
     )
     seed = warehouse_dir(settings, base) / "semaforo.duckdb" if base else None
-    rebuilt = tables.build_duckdb_if_changed(folder / "semaforo.duckdb", folder / "parquet", seed=seed)
+    changed = (
+        tables.Changed(warehouse_dir(settings, base) / "parquet", folder / warehouse.CHANGED)
+        if base and (folder / warehouse.CHANGED).is_file()
+        else None
+    )
+    database = folder / "semaforo.duckdb"
+    rebuilt = tables.build_duckdb_if_changed(database, folder / "parquet", seed=seed, changed=changed)
     by_indicator = collections.Counter(outputs["out_flags"].column("indicator").to_pylist())
     return {
         "flags": outputs["out_flags"].num_rows,
         "by_indicator": dict(sorted(by_indicator.items())),
         "rows": {name: table.num_rows for name, table in outputs.items()},
-        "duckdb": str(folder / "semaforo.duckdb"),
+        "duckdb": str(database),
         "duckdb_rebuilt": rebuilt,
     }
 

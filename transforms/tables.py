@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -660,13 +661,34 @@ def parquet_fingerprint(parquet_root: Path, hashes: dict[str, str] | None = None
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Changed:
+    """The processes whose rows in the process tables differ from those of the Parquet files a seed was built from."""
+
+    seed_parquet: Path  # the Parquet folder the seed DuckDB file was built from (the previous night's snapshot)
+    ocids: Path  # a Parquet file with an ``ocid`` column: every process whose rows differ (the warehouse's CHANGED)
+
+    def describes(self, before: dict[str, str], keys: Iterable[str]) -> bool:
+        """Whether a copied file held the seed's Parquet files ``keys`` (by its record ``before``): then only the
+        listed processes' rows differ from tonight's."""
+        seed = self.seed_parquet
+        return all(before.get(k) == (sha256(seed / k) if (seed / k).is_file() else None) for k in keys)
+
+
 def _update_duckdb(
-    database: Path, parquet_root: Path, tables: list[str], before: dict[str, str], after: dict[str, str]
+    database: Path,
+    parquet_root: Path,
+    tables: list[str],
+    before: dict[str, str],
+    after: dict[str, str],
+    changed: Changed | None = None,
 ) -> dict[str, str]:
     """Bring a copy of the previous DuckDB file up to date with the Parquet files; return what each table needed.
 
-    A table whose files are unchanged is kept; one whose changed files are all year partitions gets those years
-    deleted and loaded again; any other is loaded again whole.
+    A table whose files are unchanged is kept. A process table whose changed files are all year partitions, when
+    ``changed`` describes the copy, gets the changed processes' rows deleted and loaded again (a night changes a
+    few thousand processes spread over several years); any other table whose changed files are all year partitions
+    gets those years deleted and loaded again; any other is loaded again whole.
     """
     done = {}
     with duckdb.connect(str(database)) as con:
@@ -674,29 +696,40 @@ def _update_duckdb(
         for gone in sorted(existing - set(tables)):
             con.execute(f'DROP TABLE "{gone}"')
             done[gone] = "dropped"
+        if changed is not None:
+            con.execute("CREATE TEMP TABLE changed_ocids AS SELECT ocid FROM read_parquet(?)", [str(changed.ocids)])
         for table in tables:
             mine = {k: v for k, v in before.items() if k.startswith(f"{table}/")}
             now = {k: v for k, v in after.items() if k.startswith(f"{table}/")}
             if table in existing and mine == now:
                 continue
-            changed = [k for k in sorted(mine.keys() | now.keys()) if mine.get(k) != now.get(k)]
-            years = [match.group(1) for k in changed if (match := _YEAR_PARTITION.search(k))]
+            changed_keys = [k for k in sorted(mine.keys() | now.keys()) if mine.get(k) != now.get(k)]
+            years = [match.group(1) for k in changed_keys if (match := _YEAR_PARTITION.search(k))]
             fields = {f["name"] for f in table_schemas()[table]["fields"]}
-            if table not in existing or len(years) < len(changed) or "year" not in fields:
+            if table not in existing or len(years) < len(changed_keys) or "year" not in fields:
                 con.execute(f'DROP TABLE IF EXISTS "{table}"')
                 _create_table(con, parquet_root, table)
                 done[table] = "loaded"
                 continue
             wanted = sorted({int(y) for y in years})
-            con.execute(f'DELETE FROM "{table}" WHERE year IN (SELECT unnest(?::BIGINT[]))', [wanted])
             files = [
                 str(parquet_root / k)
                 for k in sorted(now)
                 if (match := _YEAR_PARTITION.search(k)) and int(match.group(1)) in wanted
             ]
+            if changed is not None and table in process_tables() and changed.describes(mine, changed_keys):
+                # The changed processes' rows are all in the changed years, before and after.
+                con.execute(f'DELETE FROM "{table}" WHERE ocid IN (SELECT ocid FROM changed_ocids)')
+                where = "WHERE ocid IN (SELECT ocid FROM changed_ocids)"
+                done[table] = f"changed processes of years {', '.join(map(str, wanted))}"
+            else:
+                con.execute(f'DELETE FROM "{table}" WHERE year IN (SELECT unnest(?::BIGINT[]))', [wanted])
+                where = ""
+                done[table] = f"years {', '.join(map(str, wanted))}"
             if files:
-                con.execute(f'INSERT INTO "{table}" SELECT * FROM read_parquet(?, hive_partitioning = false)', [files])
-            done[table] = f"years {', '.join(map(str, wanted))}"
+                con.execute(
+                    f'INSERT INTO "{table}" SELECT * FROM read_parquet(?, hive_partitioning = false) {where}', [files]
+                )
         con.execute("CHECKPOINT")
     return done
 
@@ -730,7 +763,9 @@ def _built_from(
         return {}
 
 
-def build_duckdb_if_changed(database: Path, parquet_root: Path, seed: Path | None = None) -> bool:
+def build_duckdb_if_changed(
+    database: Path, parquet_root: Path, seed: Path | None = None, changed: Changed | None = None
+) -> bool:
     """Build the DuckDB file from every table under ``parquet_root`` unless its inputs are unchanged.
 
     DuckDB files differ byte for byte between two builds of the same data (random ids and checksums in their
@@ -738,8 +773,9 @@ def build_duckdb_if_changed(database: Path, parquet_root: Path, seed: Path | Non
     publication's checksums then stay the same too. Otherwise a copy of the existing file, or of ``seed`` (the
     previous night's) when there is none, is updated with the changed tables and year partitions only (a night
     changes a few partitions of a large history), when it was built with the same table schemas and fewer than
-    :data:`INCREMENTAL_BUILDS` updates ago; else the file is built afresh. ``<database>.inputs`` records what the file
-    was built from. Returns whether the file was (re)built.
+    :data:`INCREMENTAL_BUILDS` updates ago; else the file is built afresh. ``changed`` (which processes differ from
+    the seed's Parquet files) lets the process tables be updated process by process. ``<database>.inputs`` records
+    what the file was built from. Returns whether the file was (re)built.
     """
     hashes = parquet_hashes(parquet_root)
     fingerprint = parquet_fingerprint(parquet_root, hashes)
@@ -769,7 +805,8 @@ def build_duckdb_if_changed(database: Path, parquet_root: Path, seed: Path | Non
         generation = int(built.get("generation", INCREMENTAL_BUILDS))
         if built:
             tmp.chmod(0o644)
-            log.info("duckdb: updated %s", _update_duckdb(tmp, parquet_root, names, built.get("files", {}), hashes))
+            done = _update_duckdb(tmp, parquet_root, names, built.get("files", {}), hashes, changed)
+            log.info("duckdb: updated %s", done)
             generation += 1
         else:
             build_duckdb(tmp, parquet_root, names)

@@ -273,6 +273,39 @@ def test_the_duckdb_file_is_updated_by_year_partition_and_equals_a_fresh_build(
     assert _content(database) == _content(fresh)
 
 
+def test_a_nights_duckdb_file_is_updated_process_by_process_when_the_changes_describe_it(
+    tmp_path: Path, rows: dict[str, list[dict[str, Any]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    awards = rows["core_awards"]
+    assert len(awards) > 3
+    yesterday, tonight = tmp_path / "yesterday", tmp_path / "tonight"
+    early = [{**row, "year": 2025} for row in awards[:2]]
+    tables.write_parquet(yesterday / "parquet", "core_awards", tables.to_arrow("core_awards", early + awards[2:]))
+    assert tables.build_duckdb_if_changed(yesterday / "semaforo.duckdb", yesterday / "parquet")
+    # Tonight one process of each year changes and one moves from 2026 to 2025.
+    moved = {**awards[3], "year": 2025}
+    tonight_rows = [{**early[0], "amount": 7.5}, early[1], moved, {**awards[2], "amount": 8.5}, *awards[4:]]
+    tables.write_parquet(tonight / "parquet", "core_awards", tables.to_arrow("core_awards", tonight_rows))
+    ocids = sorted({early[0]["ocid"], awards[2]["ocid"], awards[3]["ocid"]})
+    pq.write_table(pa.table({"ocid": pa.array(ocids, pa.string())}), tmp_path / "changed.parquet")
+    changed = tables.Changed(yesterday / "parquet", tmp_path / "changed.parquet")
+    seed = yesterday / "semaforo.duckdb"
+    with caplog.at_level("INFO", logger="transforms.tables"):
+        assert tables.build_duckdb_if_changed(tonight / "semaforo.duckdb", tonight / "parquet", seed, changed)
+    assert "'core_awards': 'changed processes of years 2025, 2026'" in caplog.text
+    tables.build_duckdb(tmp_path / "fresh.duckdb", tonight / "parquet", ["core_awards"])
+    assert _content(tonight / "semaforo.duckdb") == _content(tmp_path / "fresh.duckdb")
+
+    # Yesterday's Parquet rewritten after its DuckDB file was built: the list no longer describes the copy.
+    caplog.clear()
+    (tonight / "semaforo.duckdb").unlink()
+    tables.write_parquet(yesterday / "parquet", "core_awards", tables.to_arrow("core_awards", awards))
+    with caplog.at_level("INFO", logger="transforms.tables"):
+        assert tables.build_duckdb_if_changed(tonight / "semaforo.duckdb", tonight / "parquet", seed, changed)
+    assert "'core_awards': 'years 2025, 2026'" in caplog.text
+    assert _content(tonight / "semaforo.duckdb") == _content(tmp_path / "fresh.duckdb")
+
+
 def test_a_new_nights_duckdb_file_starts_from_the_previous_nights(
     tmp_path: Path, rows: dict[str, list[dict[str, Any]]]
 ) -> None:

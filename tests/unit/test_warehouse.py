@@ -75,6 +75,28 @@ def test_each_night_equals_a_full_rebuild_byte_for_byte(nightly, tmp_path: Path)
         assert _parquet(nightly_folder) == _parquet(rebuilt), night
 
 
+def test_a_night_lists_every_process_whose_rows_differ_from_its_base(nightly) -> None:  # type: ignore[no-untyped-def]
+    import duckdb
+
+    settings, _ = nightly
+    assert not (pipeline.warehouse_dir(settings, NIGHTS[0]) / warehouse.CHANGED).exists(), "no base: nothing listed"
+    for previous, night in itertools.pairwise(NIGHTS):
+        before, after = (pipeline.warehouse_dir(settings, key) for key in (previous, night))
+        listed = set(pq.read_table(after / warehouse.CHANGED).column("ocid").to_pylist())
+        differing: set[str] = set()
+        with duckdb.connect() as con:
+            for name in tables.process_tables():
+                old, new = (f"read_parquet('{folder}/parquet/{name}/*/*.parquet')" for folder in (before, after))
+                differing |= {
+                    ocid
+                    for (ocid,) in con.execute(
+                        f"SELECT ocid FROM ((FROM {new} EXCEPT ALL FROM {old}) "
+                        f"UNION ALL (FROM {old} EXCEPT ALL FROM {new}))"
+                    ).fetchall()
+                }
+        assert differing and differing <= listed, night
+
+
 def test_unchanged_partitions_are_hard_links_of_the_night_before(nightly) -> None:  # type: ignore[no-untyped-def]
     settings, summaries = nightly
     before, after = (pipeline.warehouse_dir(settings, night) for night in NIGHTS[-2:])
