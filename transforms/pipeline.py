@@ -271,7 +271,7 @@ def check_tables(settings: Settings, interval: Interval) -> dict[str, Any]:
     changed = releases_store.compiled_ocids(interval.key)
     snapshot = warehouse.datasets(folder)
     every = len(changed) == snapshot["core_contracting_processes"].count_rows()
-    data: dict[str, Any] = dict(snapshot) if every else warehouse.rows_of(snapshot, changed)
+    data: dict[str, Any] = dict(snapshot) if every else warehouse.rows_of(folder, changed)
     data["releases"] = pq.read_table(releases_store.releases_path(interval.key), columns=["ocid", "release_id"])
     expected = {"core_contracting_processes": len(changed)}
     docs = folder / "data_docs"

@@ -439,14 +439,45 @@ def datasets(folder: Path) -> dict[str, ds.Dataset]:
     }
 
 
-def rows_of(snapshot: dict[str, ds.Dataset], ocids: list[str]) -> dict[str, pa.Table]:
-    """Return the rows of the given processes from every process table, and the dataset tables whole."""
-    wanted = pa.array(ocids, pa.string())
+# A process's rows in one process table, in the snapshot's order (year partitions, then ocid order within each).
+ROWS_OF_SQL = """
+SELECT * EXCLUDE (filename, file_row_number)
+FROM read_parquet(?, filename = true, file_row_number = true)
+WHERE ocid IN (SELECT ocid FROM wanted)
+ORDER BY filename, file_row_number
+"""
+
+
+def rows_of(folder: Path, ocids: list[str]) -> dict[str, pa.Table]:
+    """Return the rows of the given processes from every process table of a snapshot, and the dataset tables whole.
+
+    Only the year partitions holding one of the processes are read (a night's processes span a few years).
+    """
     process = set(tables.process_tables())
-    return {
-        name: dataset.to_table(filter=ds.field("ocid").isin(wanted)) if name in process else dataset.to_table()
-        for name, dataset in snapshot.items()
-    }
+    found = {}
+    with duckdb_connect() as con:
+        con.register("wanted", pa.table({"ocid": pa.array(ocids, pa.string())}))
+        processes = _files(folder, "core_contracting_processes")
+        years = (
+            {
+                f"year={year}"
+                for (year,) in con.execute(
+                    "SELECT DISTINCT year FROM read_parquet(?) SEMI JOIN wanted USING (ocid)", [processes]
+                ).fetchall()
+            }
+            if processes
+            else set()
+        )
+        for name, dataset in datasets(folder).items():
+            if name not in process:
+                found[name] = dataset.to_table()
+                continue
+            files = [path for path in _files(folder, name) if Path(path).parent.name in years]
+            schema = tables.arrow_schema(name)
+            found[name] = (
+                con.sql(ROWS_OF_SQL, params=[files]).to_arrow_table().cast(schema) if files else schema.empty_table()
+            )
+    return found
 
 
 def prune(root: Path, key: str, keep: int) -> list[str]:

@@ -80,6 +80,22 @@ def test_injected_defects_fail_their_checks(clean) -> None:
     assert results["coherence.contract_award_value_ratio"].status == "failed"
 
 
+def test_parquet_datasets_give_the_results_of_the_tables_they_hold(clean, tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+
+    dirty = _arrow(_dirty(clean[0]))
+    snapshot = {}
+    for name, table in dirty.items():
+        tables.write_parquet(tmp_path, name, table)
+        snapshot[name] = ds.dataset(tables.parquet_files(tmp_path, name), format="parquet")
+    assert all(isinstance(data, ds.FileSystemDataset) and data.files for data in snapshot.values())
+    rows = [r.to_row() for r in run_checks(dirty)]
+    assert [r.to_row() for r in run_checks(snapshot)] == rows
+    assert [r.to_row() for r in run_checks({}, snapshot=snapshot)] == [
+        r.to_row() for r in run_checks({}, snapshot=dirty)
+    ]
+
+
 def test_checks_are_skipped_without_their_tables() -> None:
     results = run_checks({"core_contracts": tables.to_arrow("core_contracts", [])})
     assert {r.status for r in results} == {"skipped"}

@@ -97,6 +97,26 @@ def test_a_night_lists_every_process_whose_rows_differ_from_its_base(nightly) ->
         assert differing and differing <= listed, night
 
 
+def test_the_rows_of_some_processes_are_theirs_in_the_snapshots_order(nightly) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow.dataset as ds
+
+    settings, _ = nightly
+    folder = pipeline.warehouse_dir(settings, NIGHTS[-1])
+    processes = warehouse.datasets(folder)["core_contracting_processes"].to_table(columns=["ocid", "year"])
+    by_year = processes.group_by("year").aggregate([("ocid", "min"), ("ocid", "max")])
+    assert by_year.num_rows > 1
+    wanted = sorted({*by_year.column("ocid_min").to_pylist(), by_year.column("ocid_max")[0].as_py(), "ocds-none"})
+    found = warehouse.rows_of(folder, wanted)
+    for name, dataset in warehouse.datasets(folder).items():
+        expected = (
+            dataset.to_table(filter=ds.field("ocid").isin(wanted))
+            if name in tables.process_tables()
+            else dataset.to_table()
+        )
+        assert found[name].equals(expected), name
+    assert found["core_contracting_processes"].num_rows == len(wanted) - 1
+
+
 def test_unchanged_partitions_are_hard_links_of_the_night_before(nightly) -> None:  # type: ignore[no-untyped-def]
     settings, summaries = nightly
     before, after = (pipeline.warehouse_dir(settings, night) for night in NIGHTS[-2:])
