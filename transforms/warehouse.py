@@ -39,6 +39,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,33 @@ def _link(source: Path, target: Path) -> None:
 def _write(path: Path, table: pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")
+
+
+class _Writer:
+    """Write partitions on a thread of its own while the next one is read, so that DuckDB's query and Parquet's
+    encoding use both cores; one partition at most waits in memory. Leaving the block waits for the last one."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="partition-writer")
+        self.pending: Future[None] | None = None
+
+    def write(self, path: Path, table: pa.Table) -> None:
+        self.wait()
+        self.pending = self.pool.submit(_write, path, table)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()  # a failed write raises here
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
 
 
 class _Stager:
@@ -343,35 +371,36 @@ def _assemble(
     counts: dict[str, int] = {}
     rewritten = linked = 0
     renamed: set[str] = set()  # unchanged processes whose rows name an organization whose canonical id moved
-    for dataset in stager.datasets:
-        view = _view_name(dataset)
-        base_years = _years(base.folder, dataset) if base else {}
-        delta_years = {y for (y,) in con.execute(f'SELECT DISTINCT year FROM "delta_{view}"').fetchall()}
-        redo = changed_years | delta_years
-        if dataset.canonical and moved:
-            column = dataset.canonical[0]
-            for year, ocid in con.execute(
-                f'SELECT DISTINCT year, ocid FROM "base_{view}" '
-                f"WHERE coalesce(\"{column}\", '') IN (SELECT party_id FROM moved)"
-            ).fetchall():
-                redo.add(year)
-                renamed.add(ocid)
-        count = 0
-        for year in sorted(set(base_years) | delta_years):
-            target = staging / dataset.folder / dataset.name / f"year={year}" / PARTITION
-            if year not in redo:
-                _link(base_years[year], target)
-                count += pq.read_metadata(target).num_rows
-                linked += 1
-                continue
-            data = _partition(con, dataset, year)
-            if data.num_rows:
-                _write(target, data)
-                rewritten += 1
-            count += data.num_rows
-        if not count and not (staging / dataset.folder / dataset.name).exists():
-            _write(staging / dataset.folder / dataset.name / PARTITION, dataset.schema.empty_table())
-        counts[dataset.name if dataset.folder == "parquet" else f"{dataset.folder}/{dataset.name}"] = count
+    with _Writer() as writer:
+        for dataset in stager.datasets:
+            view = _view_name(dataset)
+            base_years = _years(base.folder, dataset) if base else {}
+            delta_years = {y for (y,) in con.execute(f'SELECT DISTINCT year FROM "delta_{view}"').fetchall()}
+            redo = changed_years | delta_years
+            if dataset.canonical and moved:
+                column = dataset.canonical[0]
+                for year, ocid in con.execute(
+                    f'SELECT DISTINCT year, ocid FROM "base_{view}" '
+                    f"WHERE coalesce(\"{column}\", '') IN (SELECT party_id FROM moved)"
+                ).fetchall():
+                    redo.add(year)
+                    renamed.add(ocid)
+            count = 0
+            for year in sorted(set(base_years) | delta_years):
+                target = staging / dataset.folder / dataset.name / f"year={year}" / PARTITION
+                if year not in redo:
+                    _link(base_years[year], target)
+                    count += pq.read_metadata(target).num_rows
+                    linked += 1
+                    continue
+                data = _partition(con, dataset, year)
+                if data.num_rows:
+                    writer.write(target, data)
+                    rewritten += 1
+                count += data.num_rows
+            if not count and not (staging / dataset.folder / dataset.name).exists():
+                _write(staging / dataset.folder / dataset.name / PARTITION, dataset.schema.empty_table())
+            counts[dataset.name if dataset.folder == "parquet" else f"{dataset.folder}/{dataset.name}"] = count
     if base is not None:
         # Every process whose rows differ from the base's, so that the DuckDB file can be updated process by process.
         changed = pa.table({"ocid": pa.array(sorted(set(touched) | renamed), pa.string())})

@@ -230,3 +230,14 @@ def test_replacing_a_snapshot_waits_for_the_steps_that_read_it(tmp_path: Path) -
         assert not replaced.wait(0.3)
     thread.join(5)
     assert replaced.is_set()
+
+
+def test_partitions_written_beside_the_next_read_are_all_written_and_a_failed_write_raises(tmp_path: Path) -> None:
+    table = pa.table({"ocid": ["a", "b"], "year": [2025, 2025]})
+    with warehouse._Writer() as writer:
+        for number in range(3):
+            writer.write(tmp_path / f"year={number}" / warehouse.PARTITION, table)
+    assert [pq.read_table(tmp_path / f"year={n}" / warehouse.PARTITION).equals(table) for n in range(3)] == [True] * 3
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    with pytest.raises(OSError), warehouse._Writer() as writer:
+        writer.write(tmp_path / "blocked" / "year=2025" / warehouse.PARTITION, table)
