@@ -14,6 +14,7 @@ publication scan in ``tests/integration/test_publication.py`` keep that true.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -48,12 +49,51 @@ def redactor(policy: Policy | str) -> Callable[[Any], Any]:
 
 # How a personal-data key appears in JSON text as orjson writes it (ASCII keys are never escaped).
 PERSONAL_MARKERS = tuple(f'"{key}"'.encode() for key in sorted(PERSONAL_KEYS))
+# A personal-data key and its colon in compact JSON, as it follows the ``{`` or ``,`` before it.
+_MEMBERS = tuple(f'"{key}":' for key in sorted(PERSONAL_KEYS))
+_DECODER = json.JSONDecoder()
 
 
 def _redact_text(text: bytes) -> bytes:
     if not any(marker in text for marker in PERSONAL_MARKERS):
         return text  # nothing to withhold: the text is published as stored, without parsing it
+    cut = _cut_members(text)
+    if cut is not None:
+        return cut
     return orjson.dumps(redact(orjson.loads(text)))
+
+
+def _cut_members(text: bytes) -> bytes | None:
+    """Remove the personal-data members from compact JSON text (as orjson writes it) without parsing the rest: each
+    member's value is measured by the standard library's scanner and cut out with its comma. Returns None, for the
+    parsing path, when the text is not compact or a marker is still there after the cuts (say, a string that reads
+    like the key)."""
+    body = text.decode()
+    spans = []
+    for member in _MEMBERS:
+        at = body.find(member)
+        while at != -1:
+            # In valid JSON, `{"key":` or `,"key":` with those quotes is always a member named key.
+            if at and body[at - 1] in "{,":
+                try:
+                    _, end = _DECODER.raw_decode(body, at + len(member))
+                except ValueError:
+                    return None
+                spans.append((at, end))
+            at = body.find(member, at + 1)
+    parts, kept = [], 0
+    for at, end in sorted(spans):
+        if at < kept:
+            continue  # inside a member cut already (contact points within the extension's list)
+        if body[at - 1] == "," and at - 1 >= kept:
+            parts.append(body[kept : at - 1])  # the member and the comma before it
+            kept = end
+        else:  # the first member left in its object: the member and the comma after it
+            parts.append(body[kept:at])
+            kept = end + 1 if body.startswith(",", end) else end
+    parts.append(body[kept:])
+    result = "".join(parts).encode()
+    return None if any(marker in result for marker in PERSONAL_MARKERS) else result
 
 
 def _keep_text(text: bytes) -> bytes:

@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms import tables
 from transforms.errors import SettingsError
@@ -105,3 +107,36 @@ def test_the_text_redactor_withholds_contact_points_and_leaves_other_text_as_sto
     assert redact_text(plain) is plain, "no personal key: published as stored, without parsing"
     assert orjson.loads(redact_text(personal)) == {"ocid": "o", "parties": [{"id": "1"}]}
     assert text_redactor("keep")(personal) == personal
+
+
+_KEYS = st.sampled_from(["contactPoint", "additionalContactPoints", "name", "id", 'a"contactPoint', "x,", "{"])
+_SCALARS = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+_TEXTS = st.sampled_from(['"contactPoint":', "contactPoint", ',"contactPoint":{', "Ana", "ñandú \u2028", "\\"])
+_JSON = st.recursive(
+    _SCALARS | _TEXTS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=5),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON)
+def test_cutting_members_out_of_the_text_equals_redacting_the_parsed_value(value: Any) -> None:
+    import orjson
+
+    from transforms.redact import text_redactor
+
+    assert text_redactor("redact")(orjson.dumps(value)) == orjson.dumps(redact(value))
+
+
+def test_a_release_is_redacted_in_its_text_without_being_parsed() -> None:
+    import orjson
+
+    from transforms.redact import _cut_members
+
+    with_extension = release()
+    with_extension["parties"][0]["additionalContactPoints"] = [{"name": OFFICIAL}, {"contactPoint": {"name": "x"}}]
+    for value in (release(), with_extension, {"contactPoint": {}, "additionalContactPoints": [], "id": "1"}):
+        assert _cut_members(orjson.dumps(value)) == orjson.dumps(redact(value))
+    spaced = b'{"id": "1", "contactPoint": {"name": "Ana"}}'
+    assert _cut_members(spaced) is None, "not compact: the parsing path"
