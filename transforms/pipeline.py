@@ -321,12 +321,10 @@ def score(settings: Settings, interval: Interval) -> dict[str, Any]:
     base = (
         jsonio.read_json(folder / warehouse.MANIFEST).get("base") if (folder / warehouse.MANIFEST).exists() else None
     )
-    seed = warehouse_dir(settings, base) / "semaforo.duckdb" if base else None
-    changed = (
-        tables.Changed(warehouse_dir(settings, base) / "parquet", folder / warehouse.CHANGED)
-        if base and (folder / warehouse.CHANGED).is_file()
-        else None
-    )
+    before = warehouse_dir(settings, base) if base else None
+    seed = before / "semaforo.duckdb" if before else None
+    listed = folder / warehouse.CHANGED
+    changed = tables.Changed(before / "parquet", listed) if before and listed.is_file() else None
     database = folder / "semaforo.duckdb"
     rebuilt = tables.build_duckdb_if_changed(database, folder / "parquet", seed=seed, changed=changed)
     by_indicator = collections.Counter(outputs["out_flags"].column("indicator").to_pylist())

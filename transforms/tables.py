@@ -717,19 +717,20 @@ def _update_duckdb(
                 for k in sorted(now)
                 if (match := _YEAR_PARTITION.search(k)) and int(match.group(1)) in wanted
             ]
-            if changed is not None and table in process_tables() and changed.describes(mine, changed_keys):
-                # The changed processes' rows are all in the changed years, before and after.
-                con.execute(f'DELETE FROM "{table}" WHERE ocid IN (SELECT ocid FROM changed_ocids)')
-                where = "WHERE ocid IN (SELECT ocid FROM changed_ocids)"
-                done[table] = f"changed processes of years {', '.join(map(str, wanted))}"
-            else:
-                con.execute(f'DELETE FROM "{table}" WHERE year IN (SELECT unnest(?::BIGINT[]))', [wanted])
-                where = ""
-                done[table] = f"years {', '.join(map(str, wanted))}"
+            # The rows replaced: the changed processes' (all in the changed years, before and after), else the years'.
+            by_process = changed is not None and table in process_tables() and changed.describes(mine, changed_keys)
+            rows, params = (
+                ("ocid IN (SELECT ocid FROM changed_ocids)", [])
+                if by_process
+                else ("year IN (SELECT unnest(?::BIGINT[]))", [wanted])
+            )
+            con.execute(f'DELETE FROM "{table}" WHERE {rows}', params)
             if files:
                 con.execute(
-                    f'INSERT INTO "{table}" SELECT * FROM read_parquet(?, hive_partitioning = false) {where}', [files]
+                    f'INSERT INTO "{table}" SELECT * FROM read_parquet(?, hive_partitioning = false) WHERE {rows}',
+                    [files, *params],
                 )
+            done[table] = f"{'changed processes of ' if by_process else ''}years {', '.join(map(str, wanted))}"
         con.execute("CHECKPOINT")
     return done
 
