@@ -482,29 +482,18 @@ def rows_of(folder: Path, ocids: list[str]) -> dict[str, pa.Table]:
 
     Only the year partitions holding one of the processes are read (a night's processes span a few years).
     """
-    process = set(tables.process_tables())
-    found = {}
+    found = {name: d.to_table() for name, d in datasets(folder).items() if name not in tables.process_tables()}
     with duckdb_connect() as con:
         con.register("wanted", pa.table({"ocid": pa.array(ocids, pa.string())}))
         processes = _files(folder, "core_contracting_processes")
-        years = (
-            {
-                f"year={year}"
-                for (year,) in con.execute(
-                    "SELECT DISTINCT year FROM read_parquet(?) SEMI JOIN wanted USING (ocid)", [processes]
-                ).fetchall()
-            }
-            if processes
-            else set()
-        )
-        for name, dataset in datasets(folder).items():
-            if name not in process:
-                found[name] = dataset.to_table()
-                continue
-            files = [path for path in _files(folder, name) if Path(path).parent.name in years]
-            schema = tables.arrow_schema(name)
-            found[name] = (
-                con.sql(ROWS_OF_SQL, params=[files]).to_arrow_table().cast(schema) if files else schema.empty_table()
+        held = "SELECT DISTINCT year FROM read_parquet(?) SEMI JOIN wanted USING (ocid)"
+        years = {year for (year,) in con.execute(held, [processes]).fetchall()} if processes else set()
+        for dataset in datasets_of(None):
+            files = [str(path) for year, path in sorted(_years(folder, dataset).items()) if year in years]
+            found[dataset.name] = (
+                con.sql(ROWS_OF_SQL, params=[files]).to_arrow_table().cast(dataset.schema)
+                if files
+                else dataset.schema.empty_table()
             )
     return found
 
