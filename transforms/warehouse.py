@@ -20,8 +20,9 @@ from). Then it
    is a hard link to the base's file;
 4. updates field coverage by arithmetic (minus the changed ocids' previous compiled releases, plus their new ones)
    and recomputes the dataset metadata in SQL;
-5. lists the ocids whose rows differ from the base's (``changed.parquet``: the changed ones, and those naming an
-   organization whose canonical id moved), so the score step updates the DuckDB file process by process.
+5. lists the ocids whose rows differ from the base's (``changed.parquet``, the changed ones), so the score step
+   updates the DuckDB file process by process. A night where an organization's canonical id moved lists none (rows
+   of unchanged processes changed too), and the DuckDB file is updated by year partitions.
 
 With no base this is a full rebuild, through the same path, so a nightly snapshot equals a rebuild (tested). Memory
 is bounded by the chunk size and the largest year partition, not by the history.
@@ -57,7 +58,7 @@ from transforms.store import connect as duckdb_connect
 log = logging.getLogger(__name__)
 CHUNK = 5_000  # compiled releases flattened per staged batch
 MANIFEST = "manifest.json"
-CHANGED = "changed.parquet"  # the ocids whose rows differ from the base's (a night's snapshot only)
+CHANGED = "changed.parquet"  # the ocids whose rows differ from the base's (a night's snapshot, no organization moved)
 DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PARTITION = "part-0.parquet"
 ORDINAL = "_row"  # staged rows keep their flatten order in this column, so ocid order can be restored stably
@@ -370,7 +371,6 @@ def _assemble(
         changed_years = {year for (year,) in rows}
     counts: dict[str, int] = {}
     rewritten = linked = 0
-    renamed: set[str] = set()  # unchanged processes whose rows name an organization whose canonical id moved
     with _Writer() as writer:
         for dataset in stager.datasets:
             view = _view_name(dataset)
@@ -379,12 +379,13 @@ def _assemble(
             redo = changed_years | delta_years
             if dataset.canonical and moved:
                 column = dataset.canonical[0]
-                for year, ocid in con.execute(
-                    f'SELECT DISTINCT year, ocid FROM "base_{view}" '
-                    f"WHERE coalesce(\"{column}\", '') IN (SELECT party_id FROM moved)"
-                ).fetchall():
-                    redo.add(year)
-                    renamed.add(ocid)
+                redo |= {
+                    y
+                    for (y,) in con.execute(
+                        f'SELECT DISTINCT year FROM "base_{view}" '
+                        f"WHERE coalesce(\"{column}\", '') IN (SELECT party_id FROM moved)"
+                    ).fetchall()
+                }
             count = 0
             for year in sorted(set(base_years) | delta_years):
                 target = staging / dataset.folder / dataset.name / f"year={year}" / PARTITION
@@ -401,9 +402,9 @@ def _assemble(
             if not count and not (staging / dataset.folder / dataset.name).exists():
                 _write(staging / dataset.folder / dataset.name / PARTITION, dataset.schema.empty_table())
             counts[dataset.name if dataset.folder == "parquet" else f"{dataset.folder}/{dataset.name}"] = count
-    if base is not None:
+    if base is not None and not moved:
         # Every process whose rows differ from the base's, so that the DuckDB file can be updated process by process.
-        changed = pa.table({"ocid": pa.array(sorted(set(touched) | renamed), pa.string())})
+        changed = pa.table({"ocid": pa.array(touched, pa.string())})
         pq.write_table(changed, staging / CHANGED, compression="zstd")
     # Dataset-level tables, over the snapshot just written.
     for name in tables.process_tables():
