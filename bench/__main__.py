@@ -352,6 +352,13 @@ def main() -> int:
         help="with --work: measure this step of the full rebuild and every later one again, and both nights "
         "('nights': the nights alone, on the history as it is)",
     )
+    parser.add_argument(
+        "--night-runs",
+        type=int,
+        default=3,
+        help="measure the night on the history and on an empty root this many times, in pairs, and report the "
+        "median (default: 3)",
+    )
     default_schema = os.environ.get("SEMAFORO_OCDS_SCHEMA_DIR", "")
     parser.add_argument("--schema-dir", default=default_schema, help="folder with the OCDS 1.1.5 schema files")
     args = parser.parse_args()
@@ -380,6 +387,8 @@ def main() -> int:
 
     if (args.resume or args.rerun_from) and not args.work:
         parser.error("--resume and --rerun-from need --work")
+    if args.night_runs < 1:
+        parser.error("--night-runs must be at least 1")
     with contextlib.ExitStack() as stack:
         work = args.work or stack.enter_context(tempfile.TemporaryDirectory(prefix="semaforo-bench-"))
         Path(work).mkdir(parents=True, exist_ok=True)
@@ -387,7 +396,9 @@ def main() -> int:
         for procedures in [int(s) for s in args.pipeline_sizes.split(",") if s]:
             print(f"--- pipeline, {procedures:,} simulated procedures", flush=True)
             sizes.append(
-                pipeline.run_size(procedures, Path(args.schema_dir), Path(work), args.resume, args.rerun_from)
+                pipeline.run_size(
+                    procedures, Path(args.schema_dir), Path(work), args.resume, args.rerun_from, args.night_runs
+                )
             )
             print(pipeline.to_markdown({"sizes": sizes[-1:]}), flush=True)
     # Sizes measured now replace their previous results; the other sizes keep theirs (each says when it was measured).

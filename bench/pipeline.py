@@ -6,6 +6,11 @@ whole simulated history as one interval (a full rebuild), then for one more nigh
 publication cuts), then that night's publish again as a cut night, then the same night in an empty data root. The
 week average counts six nights between cuts and one cut night.
 
+The two nights are measured ``night_runs`` times (three by default), each time one on the history and then the same on
+an empty root, so that both see about the same load on the machine: one night costs tens of seconds, and on a shared
+machine a single pair can swing the ratio by a fifth. The reported ratio is the median of the runs' ratios, with
+their range; a step's seconds are its median over the runs.
+
 A size of a million processes takes over an hour, so a run can be resumed: each step's measurement is recorded in
 ``<work>/progress-<size>.json`` as it ends, and ``resume=True`` (``--work DIR --resume``) skips the steps recorded
 there and reuses the simulated universe. ``rerun_from=STEP`` measures that history step and every later one again
@@ -57,11 +62,17 @@ def _run_step(step: str, env: dict[str, str], date: dt.date, until: dt.date | No
 
 
 class Progress:
-    """The measurements of one size so far, written to a file after every step so that a run can be resumed."""
+    """The measurements of one size so far, written to a file after every step so that a run can be resumed.
+
+    ``phases`` holds ``simulate_seconds``, ``history`` (step → measurement) and ``nights``: one entry per run of the
+    nights, each with ``on_history``, ``on_empty`` and, in the first, ``cut_night`` (the cut night's publish).
+    """
 
     def __init__(self, path: Path, resume: bool, rerun_from: str | None) -> None:
         self.path = path
-        self.phases: dict[str, Any] = jsonio.read_json(path) if resume and path.exists() else {}
+        recorded: dict[str, Any] = jsonio.read_json(path) if resume and path.exists() else {}
+        # What an earlier layout of this file recorded besides these (single nights) is measured again.
+        self.phases = {key: recorded[key] for key in ("simulate_seconds", "history", "nights") if key in recorded}
         if rerun_from is not None:
             later = STEPS[STEPS.index(rerun_from) :] if rerun_from in STEPS else []  # "nights": the history stays
             history = self.phases.get("history", {})
@@ -71,25 +82,108 @@ class Progress:
             }
 
     def pipeline(
-        self, phase: str, env: dict[str, str], date: dt.date, until: dt.date | None = None
+        self, measured: dict[str, Any], label: str, env: dict[str, str], date: dt.date, until: dt.date | None = None
     ) -> dict[str, dict[str, float]]:
-        """Run every step of one phase not measured yet, recording each; return the phase's measurements."""
+        """Run every step not in ``measured`` yet, recording each there; return ``measured``."""
         for step in STEPS:
-            self.step(phase, step, env, date, until)
-        return self.phases[phase]
+            self.step(measured, label, step, env, date, until)
+        return measured
 
     def step(
-        self, phase: str, step: str, env: dict[str, str], date: dt.date, until: dt.date | None = None
+        self,
+        measured: dict[str, Any],
+        label: str,
+        step: str,
+        env: dict[str, str],
+        date: dt.date,
+        until: dt.date | None = None,
     ) -> dict[str, float]:
-        """Run one step of a phase unless measured already, recording it; return its measurement."""
-        measured = self.phases.setdefault(phase, {})
+        """Run one step unless ``measured`` holds it already, recording it there; return its measurement."""
         if step in measured:
-            print(f"{phase} {step}: measured before, {measured[step]['seconds']} s", flush=True)
+            print(f"{label} {step}: measured before, {measured[step]['seconds']} s", flush=True)
         else:
             measured[step] = _run_step(step, env, date, until)
-            print(f"{phase} {step}: {measured[step]['seconds']} s, {measured[step]['peak_mib']} MiB", flush=True)
+            print(f"{label} {step}: {measured[step]['seconds']} s, {measured[step]['peak_mib']} MiB", flush=True)
             jsonio.write_json(self.path, self.phases)
         return measured[step]
+
+
+def _complete(run: dict[str, Any], first: bool) -> bool:
+    """Whether a run of the nights measured both nights whole (and, the first, the cut night's publish)."""
+    nights = all(len(run.get(phase, {})) == len(STEPS) for phase in ("on_history", "on_empty"))
+    return nights and (not first or "publish" in run.get("cut_night", {}))
+
+
+def measure_nights(
+    progress: Progress, runs: int, env: dict[str, str], history_root: Path, empty_root: Path, night: dt.date
+) -> list[dict[str, Any]]:
+    """Measure the night on the history and on an empty root ``runs`` times, in pairs; return every run.
+
+    A run not recorded whole is measured again from its start: each night starts from the history alone (the
+    night's outputs forgotten) or from an empty root, and a pair runs back to back.
+    """
+    recorded = progress.phases.setdefault("nights", [])
+    key = night.isoformat()
+    for index in range(runs):
+        label = f"night {index + 1}/{runs}"
+        if index < len(recorded) and _complete(recorded[index], index == 0):
+            print(f"{label}: measured before", flush=True)
+            continue
+        del recorded[index:]
+        run: dict[str, Any] = {}
+        recorded.append(run)
+        _forget_night(history_root, key)
+        on_history = {**env, "SEMAFORO_DATA_ROOT": str(history_root)}
+        progress.pipeline(run.setdefault("on_history", {}), f"{label} on_history", on_history, night)
+        if index == 0:
+            # The same night's publication as a cut night, which rewrites the yearly and flat files the night
+            # touched (one night in SEMAFORO_PUBLICATION_REFRESH_DAYS is one).
+            cut = {**on_history, "SEMAFORO_PUBLICATION_REFRESH_DAYS": "0"}
+            progress.step(run.setdefault("cut_night", {}), f"{label} cut_night", "publish", cut, night)
+        shutil.rmtree(empty_root, ignore_errors=True)
+        on_empty = {**env, "SEMAFORO_DATA_ROOT": str(empty_root)}
+        progress.pipeline(run.setdefault("on_empty", {}), f"{label} on_empty", on_empty, night)
+    return recorded[:runs]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _median_steps(phases: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each step's median seconds over the runs, and its largest peak memory."""
+    return {
+        step: {
+            "seconds": round(_median([phase[step]["seconds"] for phase in phases]), 2),
+            "peak_mib": max(phase[step]["peak_mib"] for phase in phases),
+        }
+        for step in STEPS
+    }
+
+
+def nightly(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Summarize the runs of the nights: median steps and totals, the median of the runs' ratios and their range."""
+    history = [sum(step["seconds"] for step in run["on_history"].values()) for run in runs]
+    empty = [sum(step["seconds"] for step in run["on_empty"].values()) for run in runs]
+    ratios = [h / e for h, e in zip(history, empty, strict=True) if e]
+    on_history, on_empty = _median_steps([r["on_history"] for r in runs]), _median_steps([r["on_empty"] for r in runs])
+    cut = runs[0]["cut_night"]["publish"]
+    # A week of nights: six between cuts and one cut night, whose publish costs more.
+    week = _median(history) + (cut["seconds"] - on_history["publish"]["seconds"]) / WEEK
+    return {
+        "runs": len(runs),
+        "on_history": on_history,
+        "on_empty": on_empty,
+        "on_history_seconds": round(_median(history), 2),
+        "on_empty_seconds": round(_median(empty), 2),
+        "ratio": round(_median(ratios), 2) if ratios else None,
+        "ratios": [round(r, 2) for r in ratios],
+        "cut_night_publish": cut,
+        "week_average_seconds": round(week, 2),
+        "week_average_ratio": round(week / _median(empty), 2) if _median(empty) else None,
+    }
 
 
 def _compiled_json_megabytes(root: Path) -> float:
@@ -111,7 +205,12 @@ def _forget_night(root: Path, key: str) -> None:
 
 
 def run_size(
-    procedures: int, schema_dir: Path, work: Path, resume: bool = False, rerun_from: str | None = None
+    procedures: int,
+    schema_dir: Path,
+    work: Path,
+    resume: bool = False,
+    rerun_from: str | None = None,
+    night_runs: int = 3,
 ) -> dict[str, Any]:
     """Benchmark one size; return its measurements (see the module's docstring for ``resume`` and ``rerun_from``)."""
     days = max(30, procedures // CONTRACTS_PER_DAY)
@@ -140,23 +239,17 @@ def run_size(
     history_root, empty_root = work / f"history-{procedures}", work / f"empty-{procedures}"
     if not progress.phases.get("history"):
         shutil.rmtree(history_root, ignore_errors=True)
-    if len(progress.phases.get("on_empty", {})) < len(STEPS):  # the night on an empty root is measured whole
-        progress.phases.pop("on_empty", None)
-        shutil.rmtree(empty_root, ignore_errors=True)
     try:
         # The history ends the day before the measured night; the night is the window's last day.
         night = END
         history = progress.pipeline(
-            "history", {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, config.start, night - dt.timedelta(days=1)
+            progress.phases.setdefault("history", {}),
+            "history",
+            {**base, "SEMAFORO_DATA_ROOT": str(history_root)},
+            config.start,
+            night - dt.timedelta(days=1),
         )
-        if not progress.phases.get("on_history"):  # measured again: the night starts from the history alone
-            _forget_night(history_root, night.isoformat())
-        on_history = progress.pipeline("on_history", {**base, "SEMAFORO_DATA_ROOT": str(history_root)}, night)
-        # The same night's publication as a cut night, which rewrites the yearly and flat files the night touched
-        # (one night in SEMAFORO_PUBLICATION_REFRESH_DAYS is one).
-        cut_env = {**base, "SEMAFORO_DATA_ROOT": str(history_root), "SEMAFORO_PUBLICATION_REFRESH_DAYS": "0"}
-        cut_publish = progress.step("cut_night", "publish", cut_env, night)
-        on_empty = progress.pipeline("on_empty", {**base, "SEMAFORO_DATA_ROOT": str(empty_root)}, night)
+        runs = measure_nights(progress, night_runs, base, history_root, empty_root, night)
     finally:
         server.shutdown()
     report = jsonio.read_json(history_root / "reports" / config.start.isoformat() / "run.json")["steps"]
@@ -166,10 +259,6 @@ def run_size(
         step["processes_per_second"] = round(processes / step["seconds"]) if step["seconds"] else 0
         step["share"] = round(step["seconds"] / total, 3)
     compiled_mb = _compiled_json_megabytes(history_root)
-    nightly_history = sum(step["seconds"] for step in on_history.values())
-    nightly_empty = sum(step["seconds"] for step in on_empty.values())
-    # A week of nights: six between cuts and one cut night, whose publish costs more.
-    week = nightly_history + (cut_publish["seconds"] - on_history["publish"]["seconds"]) / WEEK
     return {
         "procedures": procedures,
         "measured": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -185,16 +274,7 @@ def run_size(
             "steps": history,
         },
         "indicators_mb_per_second": round(compiled_mb / history["score"]["seconds"], 1),
-        "nightly": {
-            "on_history": on_history,
-            "on_empty": on_empty,
-            "on_history_seconds": round(nightly_history, 2),
-            "on_empty_seconds": round(nightly_empty, 2),
-            "ratio": round(nightly_history / nightly_empty, 2) if nightly_empty else None,
-            "cut_night_publish": cut_publish,
-            "week_average_seconds": round(week, 2),
-            "week_average_ratio": round(week / nightly_empty, 2) if nightly_empty else None,
-        },
+        "nightly": nightly(runs),
     }
 
 
@@ -234,7 +314,7 @@ def to_markdown(results: dict[str, Any]) -> str:
             )
     lines += [
         "",
-        "| processes | full rebuild s | peak MiB | nightly on history s | nightly on empty s | ratio | "
+        "| processes | full rebuild s | peak MiB | nightly on history s | nightly on empty s | ratio (range) | "
         "cut night publish s | week average ratio | indicators MB/s | measured (load average) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -243,7 +323,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         rebuild = size["full_rebuild"]
         lines.append(
             f"| {size['processes']:,} | {rebuild['seconds']:.1f} | {rebuild['peak_mib']:.0f} | "
-            f"{n['on_history_seconds']:.1f} | {n['on_empty_seconds']:.1f} | {n['ratio']} | "
+            f"{n['on_history_seconds']:.1f} | {n['on_empty_seconds']:.1f} | {_ratio(n)} | "
             f"{n.get('cut_night_publish', {}).get('seconds', '–')} | {n.get('week_average_ratio', '–')} | "
             f"{size['indicators_mb_per_second']} | {size.get('measured', '?')[:16]} "
             f"({', '.join(str(x) for x in size.get('load_average', []))}) |"
@@ -255,6 +335,12 @@ def to_markdown(results: dict[str, Any]) -> str:
             + ", ".join(f"{k} {v}" for k, v in results["slopes"].items()),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _ratio(nightly: dict[str, Any]) -> str:
+    """The nightly ratio, with the range of its runs when there were several."""
+    ratios = nightly.get("ratios", [])
+    return f"{nightly['ratio']} ({min(ratios)}–{max(ratios)})" if len(ratios) > 1 else str(nightly["ratio"])
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
