@@ -517,7 +517,8 @@ class Packages:
         result = OcdsResult()
         files = [str(self.store.releases_path(k)) for k in self.keys]
         compiled = [str(self.store.compiled_path(k)) for k in self.store.compiled_keys(self.interval.key)]
-        tmp = self.staging.parent / f"{self.staging.name}.duckdb-tmp"
+        # Its own spill folder: the flat files may be written beside (transforms.publish), spilling in theirs.
+        tmp = self.staging.parent / f"{self.staging.name}.packages-tmp"
         try:
             with self._connect(tmp) as con:
                 if files:

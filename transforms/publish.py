@@ -34,6 +34,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -346,7 +347,7 @@ def linked_hash(staging: Path, relative: str, previous: Previous, hashes: dict[s
         hashes[relative] = previous.hashes[relative]
 
 
-def _publish_ocds(
+def _packages(
     settings: Settings,
     staging: Path,
     store: Store,
@@ -354,10 +355,9 @@ def _publish_ocds(
     previous: Previous,
     limit: int,
     build: str,
-    catalog: Catalog,
     hashes: dict[str, str],
-) -> OcdsResult:
-    ocds = packages.Packages(
+) -> packages.Packages:
+    return packages.Packages(
         staging,
         store,
         interval,
@@ -368,7 +368,11 @@ def _publish_ocds(
         hashes=hashes,
         build=build,
         refresh_days=settings.publication_refresh_days,
-    ).write()
+    )
+
+
+def _publish_ocds(ocds_files: packages.Packages, interval: Interval, catalog: Catalog) -> OcdsResult:
+    ocds = ocds_files.write()
     parts = Counter((item.kind, item.cut) for item in ocds.files)
     for item in ocds.files:
         catalog[item.path] = {
@@ -655,10 +659,29 @@ def publish(
         log.info("publish %s: previous publication %s", key, previous.key)
 
         build = build_digest(settings, limit, excel_rows)
-        ocds = _publish_ocds(settings, staging, store, interval, previous, limit, build, catalog, hashes)
+        ocds_files = _packages(settings, staging, store, interval, previous, limit, build, hashes)
         clean = redactor(settings.publication_personal_data)
-        changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
-        rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes, ocds.base)
+        if ocds_files.base is None:
+            # A cut night (no cut's publication to link from): the flat files are written beside the OCDS files,
+            # each in a thread (zlib and DuckDB run without the GIL), with a catalogue and checksums of their own
+            # merged in the order of a night that writes one after the other.
+            table_catalog: Catalog = {}
+            table_hashes: dict[str, str] = {}
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(
+                    _publish_tables, staging, warehouse, previous, excel_rows, table_catalog, table_hashes, None
+                )
+                try:
+                    ocds = _publish_ocds(ocds_files, interval, catalog)
+                    changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
+                finally:
+                    rows = pending.result()
+            catalog.update(table_catalog)
+            hashes.update(table_hashes)
+        else:
+            ocds = _publish_ocds(ocds_files, interval, catalog)
+            changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
+            rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes, ocds.base)
         _publish_documents(staging, warehouse, previous, catalog, hashes)
         facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
         _publish_page(settings, staging, interval, facts, catalog, previous, hashes)

@@ -13,6 +13,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -180,11 +181,8 @@ def test_datapackage_describes_every_file_with_its_schema(dag_run) -> None:  # t
     assert any(p.startswith("parquet/core_contracting_processes/") for p in described)
 
 
-@pytest.fixture(scope="module")
-def tiny(dag_run, tmp_path_factory) -> tuple[Any, Path, dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """The same night published under another root with a tiny file limit, after hand-made earlier folders."""
+def _publish_tiny(dag_run, root: Path) -> tuple[Any, Path, dict[str, Any]]:  # type: ignore[no-untyped-def]
     settings, _, interval, _ = dag_run
-    root = tmp_path_factory.mktemp("tiny")
     other = settings.model_copy(update={"data_root": root})
     # The previous publication is the latest dated folder before the night, whatever "latest" points at; these
     # hold nothing to reuse (no datapackage.json, no checksums), and the store has nothing up to them.
@@ -195,6 +193,60 @@ def tiny(dag_run, tmp_path_factory) -> tuple[Any, Path, dict[str, Any]]:  # type
     warehouse = settings.data_root / "warehouse" / interval.key
     summary = publishing.publish(other, interval, store, warehouse, file_limit=40)
     return other, root / "publish" / interval.key, {"summary": summary, "store": store}
+
+
+@pytest.fixture(scope="module")
+def tiny(dag_run, tmp_path_factory) -> tuple[Any, Path, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The same night published under another root with a tiny file limit, after hand-made earlier folders."""
+    return _publish_tiny(dag_run, tmp_path_factory.mktemp("tiny"))
+
+
+class _OneAfterTheOther:
+    """An executor running each submitted call at once, before the caller goes on."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def __enter__(self) -> _OneAfterTheOther:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, func: Any, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(func(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
+def test_a_cut_night_writes_the_same_bytes_as_one_part_after_the_other(  # type: ignore[no-untyped-def]
+    tiny, dag_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cut night writes its flat files in a thread beside the OCDS files: the publication is the same as when the
+    flat files are written first, alone."""
+    monkeypatch.setattr(publishing, "ThreadPoolExecutor", _OneAfterTheOther)
+    _, folder, _ = _publish_tiny(dag_run, tmp_path)
+    assert (folder / "SHA256SUMS").read_text() == (tiny[1] / "SHA256SUMS").read_text()
+
+
+def test_a_failure_writing_the_flat_files_publishes_nothing(  # type: ignore[no-untyped-def]
+    dag_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transforms import flat
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(flat, "export", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _publish_tiny(dag_run, tmp_path)
+    # No publication of the night, no staging or spill folder left; the link index (".index") is a cache.
+    left = {p.name for p in (tmp_path / "publish").iterdir()} - {".index"}
+    assert left == {"2000-01-01", "2001-01-01", "latest"}
+    assert (tmp_path / "publish" / "latest").resolve().name == "2000-01-01"
 
 
 def test_files_split_at_the_limit_stay_valid_and_complete(tiny, dag_run) -> None:  # type: ignore[no-untyped-def]
