@@ -419,17 +419,11 @@ def _publish_changes(
     return {"previous": previous.key, **counted}
 
 
-def _publish_tables(
-    staging: Path,
-    warehouse: Path,
-    previous: Previous,
-    excel_rows: int,
-    catalog: Catalog,
-    hashes: dict[str, str],
-    base: Previous | None,
+def _publish_results(
+    staging: Path, warehouse: Path, previous: Previous, catalog: Catalog, hashes: dict[str, str]
 ) -> dict[str, int]:
-    """Link the DuckDB file and the Parquet files; write the schemas, one CSV per result table and the flat files
-    (or, between cuts, link the flat files of the cut's publication ``base``)."""
+    """Link the DuckDB file and the Parquet files; write the schemas and one CSV per result table; return the
+    tables' row counts."""
     link_or_copy(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
     linked_hash(staging, "semaforo.duckdb", previous, hashes)
     with flat.connect(staging / "semaforo.duckdb", staging.parent / f"{staging.name}.duckdb-tmp") as con:
@@ -471,6 +465,14 @@ def _publish_tables(
                 "description": f"La tabla {name} en Parquet{partition}.",
                 **({"schema": f"schemas/{name}.json"} if name in rows else {}),
             }
+    return rows
+
+
+def _publish_flat(
+    staging: Path, previous: Previous, excel_rows: int, catalog: Catalog, hashes: dict[str, str], base: Previous | None
+) -> None:
+    """Write the flat files from the staged DuckDB file (or, between cuts, link those of the cut's publication
+    ``base``)."""
 
     def reuse(path: str, fingerprint: str) -> list[dict[str, Any]] | None:
         """Link a flat file of the previous publication made from the same rows; return its tables."""
@@ -482,8 +484,8 @@ def _publish_tables(
         return [{k: v for k, v in t.items() if k != "schema"} for t in old.get("tables", [])]
 
     if base is not None and _link_flat(staging, base, catalog, hashes):
-        return rows
-    spill = staging.parent / f"{staging.name}.duckdb-tmp"
+        return
+    spill = staging.parent / f"{staging.name}.flat-tmp"
     exports = flat.export(
         staging / "semaforo.duckdb", staging / "flat", excel_rows=excel_rows, reuse=reuse, spill=spill
     )
@@ -501,6 +503,21 @@ def _publish_tables(
         [e["path"] for e in exports if not e["reused"]],
         [e["path"] for e in exports if e["reused"]],
     )
+
+
+def _publish_tables(
+    staging: Path,
+    warehouse: Path,
+    previous: Previous,
+    excel_rows: int,
+    catalog: Catalog,
+    hashes: dict[str, str],
+    flat_files: bool,
+) -> dict[str, int]:
+    """The results (:func:`_publish_results`) and, if ``flat_files``, the flat files written anew."""
+    rows = _publish_results(staging, warehouse, previous, catalog, hashes)
+    if flat_files:
+        _publish_flat(staging, previous, excel_rows, catalog, hashes, None)
     return rows
 
 
@@ -661,27 +678,26 @@ def publish(
         build = build_digest(settings, limit, excel_rows)
         ocds_files = _packages(settings, staging, store, interval, previous, limit, build, hashes)
         clean = redactor(settings.publication_personal_data)
-        if ocds_files.base is None:
-            # A cut night (no cut's publication to link from): the flat files are written beside the OCDS files,
-            # each in a thread (zlib and DuckDB run without the GIL), with a catalogue and checksums of their own
-            # merged in the order of a night that writes one after the other.
-            table_catalog: Catalog = {}
-            table_hashes: dict[str, str] = {}
-            with ThreadPoolExecutor(1) as pool:
-                pending = pool.submit(
-                    _publish_tables, staging, warehouse, previous, excel_rows, table_catalog, table_hashes, None
-                )
-                try:
-                    ocds = _publish_ocds(ocds_files, interval, catalog)
-                    changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
-                finally:
-                    rows = pending.result()
-            catalog.update(table_catalog)
-            hashes.update(table_hashes)
-        else:
-            ocds = _publish_ocds(ocds_files, interval, catalog)
-            changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
-            rows = _publish_tables(staging, warehouse, previous, excel_rows, catalog, hashes, ocds.base)
+        # The tables are written in a thread beside the OCDS files and the change list (zlib and DuckDB run without
+        # the GIL), with a catalogue and checksums of their own, merged in the order of a night that writes one
+        # after the other. A cut night writes its flat files there too; a night between cuts links its cut's once
+        # the OCDS files have checked that cut (or writes them, when they found the cut's history changed).
+        cut_night = ocds_files.base is None
+        table_catalog: Catalog = {}
+        table_hashes: dict[str, str] = {}
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(
+                _publish_tables, staging, warehouse, previous, excel_rows, table_catalog, table_hashes, cut_night
+            )
+            try:
+                ocds = _publish_ocds(ocds_files, interval, catalog)
+                changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
+            finally:
+                rows = pending.result()
+        catalog.update(table_catalog)
+        hashes.update(table_hashes)
+        if not cut_night:
+            _publish_flat(staging, previous, excel_rows, catalog, hashes, ocds.base)
         _publish_documents(staging, warehouse, previous, catalog, hashes)
         facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
         _publish_page(settings, staging, interval, facts, catalog, previous, hashes)
@@ -721,4 +737,5 @@ def publish(
         }
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure
-        shutil.rmtree(staging.parent / f"{staging.name}.duckdb-tmp", ignore_errors=True)  # DuckDB's spill files
+        for spill in ("duckdb-tmp", "flat-tmp"):  # DuckDB's spill files
+            shutil.rmtree(staging.parent / f"{staging.name}.{spill}", ignore_errors=True)

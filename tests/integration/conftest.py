@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter
+from concurrent.futures import Future
+from typing import Any
 
 import pytest
 
@@ -33,3 +35,32 @@ def dag_run(tmp_path_factory, small_config, ocds_dir):  # type: ignore[no-untype
         server.shutdown()
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     return settings, universe, Interval.for_day(key), planted
+
+
+class _OneAfterTheOther:
+    """An executor running each submitted call at once, before the caller goes on."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def __enter__(self) -> _OneAfterTheOther:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, func: Any, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(func(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
+@pytest.fixture
+def one_after_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make publish write what it writes in a thread before going on (its order without threads)."""
+    from transforms import publish
+
+    monkeypatch.setattr(publish, "ThreadPoolExecutor", _OneAfterTheOther)

@@ -13,7 +13,6 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -201,33 +200,11 @@ def tiny(dag_run, tmp_path_factory) -> tuple[Any, Path, dict[str, Any]]:  # type
     return _publish_tiny(dag_run, tmp_path_factory.mktemp("tiny"))
 
 
-class _OneAfterTheOther:
-    """An executor running each submitted call at once, before the caller goes on."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-
-    def __enter__(self) -> _OneAfterTheOther:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, func: Any, *args: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(func(*args))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
-
-
 def test_a_cut_night_writes_the_same_bytes_as_one_part_after_the_other(  # type: ignore[no-untyped-def]
-    tiny, dag_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny, dag_run, tmp_path: Path, one_after_the_other: None
 ) -> None:
-    """A cut night writes its flat files in a thread beside the OCDS files: the publication is the same as when the
-    flat files are written first, alone."""
-    monkeypatch.setattr(publishing, "ThreadPoolExecutor", _OneAfterTheOther)
+    """A cut night writes its tables and flat files in a thread beside the OCDS files: the publication is the same as
+    when they are written first, alone."""
     _, folder, _ = _publish_tiny(dag_run, tmp_path)
     assert (folder / "SHA256SUMS").read_text() == (tiny[1] / "SHA256SUMS").read_text()
 

@@ -390,6 +390,18 @@ def test_a_rebuild_between_cuts_publishes_the_same_bytes(settings) -> None:  # t
     assert files(folders[2]) == before
 
 
+def test_a_night_between_cuts_writes_the_same_bytes_as_one_part_after_the_other(settings, request) -> None:  # type: ignore[no-untyped-def]
+    data = night_releases()
+    folders = [run_night(settings, key, data[key]) for key in NIGHTS]
+    before = files(folders[2])
+    assert SUMMARIES[folders[2]]["reused"], "the night links its cut's yearly files"
+    request.getfixturevalue("one_after_the_other")  # from here on, not before: threads first, then without
+    interval = Interval.for_day(NIGHTS[2])
+    warehouse = pipeline.warehouse_dir(settings, NIGHTS[2])
+    publishing.publish(settings, interval, pipeline.store(settings), warehouse, file_limit=3, rebuild=True)
+    assert files(folders[2]) == before
+
+
 def test_records_never_link_a_release_file_that_split_elsewhere(settings) -> None:  # type: ignore[no-untyped-def]
     every_other = settings.model_copy(update={"publication_refresh_days": 2})
     keys = ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"]
