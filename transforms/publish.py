@@ -419,6 +419,11 @@ def _publish_changes(
     return {"previous": previous.key, **counted}
 
 
+def _spill(staging: Path, part: str) -> Path:
+    """The folder where DuckDB spills for one part of a publication (each part running at once has its own)."""
+    return staging.parent / f"{staging.name}.{part}-tmp"
+
+
 def _publish_results(
     staging: Path, warehouse: Path, previous: Previous, catalog: Catalog, hashes: dict[str, str]
 ) -> dict[str, int]:
@@ -426,7 +431,7 @@ def _publish_results(
     tables' row counts."""
     link_or_copy(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
     linked_hash(staging, "semaforo.duckdb", previous, hashes)
-    with flat.connect(staging / "semaforo.duckdb", staging.parent / f"{staging.name}.duckdb-tmp") as con:
+    with flat.connect(staging / "semaforo.duckdb", _spill(staging, "results")) as con:
         table_list = flat.list_tables(con)
         rows = {t.name: flat.count(con, t) for t in table_list}
         for table in table_list:
@@ -485,9 +490,12 @@ def _publish_flat(
 
     if base is not None and _link_flat(staging, base, catalog, hashes):
         return
-    spill = staging.parent / f"{staging.name}.flat-tmp"
     exports = flat.export(
-        staging / "semaforo.duckdb", staging / "flat", excel_rows=excel_rows, reuse=reuse, spill=spill
+        staging / "semaforo.duckdb",
+        staging / "flat",
+        excel_rows=excel_rows,
+        reuse=reuse,
+        spill=_spill(staging, "flat"),
     )
     for export in exports:
         label = "todos los procesos" if export["year"] is None else f"los procesos iniciados en {export['year']}"
@@ -558,26 +566,45 @@ def _publish_documents(
             }
 
 
+def _publish_lookup(
+    staging: Path,
+    warehouse: Path,
+    record_files: pa.Table | None,
+    previous: Previous,
+    catalog: Catalog,
+    hashes: dict[str, str],
+) -> int:
+    """Write the page's OCID look-up index (``lookup/<n>.json``) from the warehouse's DuckDB file; return the number
+    of shards."""
+    names = {code: indicator.name for code, indicator in _indicators().items()}
+    with flat.connect(warehouse / "semaforo.duckdb", _spill(staging, "lookup")) as con:
+        shards, shard_files = site.write_lookup(staging, con, record_files, names)
+    for name in shard_files:
+        settle(staging, name, previous, hashes)
+        catalog[name] = {"group": "lookup", "description": "Índice de búsqueda por OCID de la página (JSON)."}
+    return shards
+
+
+def _merge(part: tuple[Catalog, dict[str, str]], catalog: Catalog, hashes: dict[str, str]) -> None:
+    """Add what one part of a publication wrote in a thread to the publication's catalogue and checksums."""
+    catalog.update(part[0])
+    hashes.update(part[1])
+
+
 def _publish_page(
     settings: Settings,
     staging: Path,
     interval: Interval,
     facts: dict[str, Any],
     catalog: Catalog,
-    previous: Previous,
     hashes: dict[str, str],
 ) -> None:
-    """Write the lookup index and ``index.html``; complete ``hashes`` with the SHA-256 of every file so far."""
+    """Write ``index.html``; complete ``hashes`` with the SHA-256 of every file so far."""
     ocds: OcdsResult = facts["ocds"]
     rows: dict[str, int] = facts["rows"]
-    names = {code: indicator.name for code, indicator in _indicators().items()}
-    with flat.connect(staging / "semaforo.duckdb", staging.parent / f"{staging.name}.duckdb-tmp") as con:
-        shards, shard_files = site.write_lookup(staging, con, ocds.record_files, names)
+    with flat.connect(staging / "semaforo.duckdb", _spill(staging, "page")) as con:
         figures = site.headline(con)
         last = con.execute("SELECT max(compiled_date) FROM core_contracting_processes").fetchone()
-    for name in shard_files:
-        settle(staging, name, previous, hashes)
-        catalog[name] = {"group": "lookup", "description": "Índice de búsqueda por OCID de la página (JSON)."}
     for relative in files_of(staging):
         if relative not in hashes:
             hashes[relative] = sha256(staging / relative)
@@ -611,7 +638,7 @@ def _publish_page(
             for relative, digest in sorted(hashes.items())
         ],
         groups=GROUPS,
-        shards=shards,
+        shards=facts["shards"],
         file_limit=facts["limit"],
     )
     (staging / "index.html").write_text(site.render_page(page), encoding="utf-8")
@@ -678,29 +705,30 @@ def publish(
         build = build_digest(settings, limit, excel_rows)
         ocds_files = _packages(settings, staging, store, interval, previous, limit, build, hashes)
         clean = redactor(settings.publication_personal_data)
-        # The tables are written in a thread beside the OCDS files and the change list (zlib and DuckDB run without
-        # the GIL), with a catalogue and checksums of their own, merged in the order of a night that writes one
-        # after the other. A cut night writes its flat files there too; a night between cuts links its cut's once
-        # the OCDS files have checked that cut (or writes them, when they found the cut's history changed).
+        # The tables are written in a thread beside the OCDS files, and the page's look-up index in another once
+        # those are written, beside the change list (zlib and DuckDB run without the GIL). Each part has a catalogue
+        # and checksums of its own, merged in the order of a night that writes one after the other. A cut night
+        # writes its flat files with the tables; a night between cuts links its cut's once the OCDS files have
+        # checked that cut (or writes them, when they found the cut's history changed).
         cut_night = ocds_files.base is None
-        table_catalog: Catalog = {}
-        table_hashes: dict[str, str] = {}
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(
-                _publish_tables, staging, warehouse, previous, excel_rows, table_catalog, table_hashes, cut_night
+        parts: dict[str, tuple[Catalog, dict[str, str]]] = {"tables": ({}, {}), "lookup": ({}, {})}
+        with ThreadPoolExecutor(2) as pool:
+            table_part = pool.submit(
+                _publish_tables, staging, warehouse, previous, excel_rows, *parts["tables"], cut_night
             )
-            try:
-                ocds = _publish_ocds(ocds_files, interval, catalog)
-                changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
-            finally:
-                rows = pending.result()
-        catalog.update(table_catalog)
-        hashes.update(table_hashes)
+            ocds = _publish_ocds(ocds_files, interval, catalog)
+            lookup_part = pool.submit(
+                _publish_lookup, staging, warehouse, ocds.record_files, previous, *parts["lookup"]
+            )
+            changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
+        rows, shards = table_part.result(), lookup_part.result()  # the pool's exit waited for both
+        _merge(parts["tables"], catalog, hashes)
         if not cut_night:
             _publish_flat(staging, previous, excel_rows, catalog, hashes, ocds.base)
         _publish_documents(staging, warehouse, previous, catalog, hashes)
+        _merge(parts["lookup"], catalog, hashes)
         facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
-        _publish_page(settings, staging, interval, facts, catalog, previous, hashes)
+        _publish_page(settings, staging, interval, {**facts, "shards": shards}, catalog, hashes)
         descriptor = package_descriptor(settings, key, published)
         descriptor["semaforo"] = {
             "build": build,
@@ -737,5 +765,5 @@ def publish(
         }
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # swapped in already, or abandoned by a failure
-        for spill in ("duckdb-tmp", "flat-tmp"):  # DuckDB's spill files
-            shutil.rmtree(staging.parent / f"{staging.name}.{spill}", ignore_errors=True)
+        for spill in root.glob(f"{staging.name}.*-tmp"):  # DuckDB's spill files
+            shutil.rmtree(spill, ignore_errors=True)
