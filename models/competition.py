@@ -318,9 +318,10 @@ def one_thread(con: Any) -> Iterator[Any]:
 @contextlib.contextmanager
 def connect(tables: Mapping[str, pa.Table]) -> Iterator[Any]:
     """Open an in-memory DuckDB with the core tables (and ``tenderer_counts``) of a mapping of Arrow tables."""
-    import duckdb
 
-    with duckdb.connect() as con:
+    from transforms.store import quiet_connect
+
+    with quiet_connect() as con:
         for name in TABLES:
             if tables.get(name) is not None:
                 con.register(name, tables[name])

@@ -155,12 +155,12 @@ def score_all(
     Observes the compiled releases, registers the observations and the core tables in an in-memory DuckDB and
     decides; processes are taken in the order of ``compiled``.
     """
-    import duckdb
 
     from models.competition import TABLES
+    from transforms.store import quiet_connect
 
     observed = observe(compiled)
-    with duckdb.connect() as con:
+    with quiet_connect() as con:
         for name, table in {
             **observed,
             **{n: t for n, t in tables.items() if n in (*TABLES, "core_organization_map")},

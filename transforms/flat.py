@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from transforms import jsonio
 from transforms.intervals import MEXICO_CITY
+from transforms.store import quiet_connect
 from transforms.tables import table_schemas
 
 EXCEL_MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
@@ -76,7 +77,7 @@ DUCKDB_MEMORY = "1GB"  # sorts past this spill to disk
 
 def connect(database: Path, spill: Path) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file read-only, in UTC, with a memory limit and its spill files in ``spill`` (hidden)."""
-    con = duckdb.connect(str(database), read_only=True)
+    con = quiet_connect(str(database), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
     con.execute("SET temp_directory = ?", [str(spill)])

@@ -55,7 +55,7 @@ import pyarrow.parquet as pq
 
 from transforms import jsonio
 from transforms.intervals import MEXICO_CITY, Interval
-from transforms.store import Store, sha256
+from transforms.store import Store, quiet_connect, sha256
 
 log = logging.getLogger(__name__)
 PACKAGE_SIZE = 1000  # records or releases per package line
@@ -506,7 +506,7 @@ class Packages:
         self.base = base if base is not None and base.build == build else None
 
     def _connect(self, tmp: Path) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect()
+        con = quiet_connect()
         con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
         con.execute("SET temp_directory = ?", [str(tmp)])
         con.execute("SET preserve_insertion_order = false")

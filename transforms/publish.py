@@ -38,7 +38,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,7 +49,7 @@ from transforms.ocds.mapping import EXTENSIONS
 from transforms.packages import OcdsResult, PackageFile, Previous, compiled_digest, link_or_copy, year_of
 from transforms.redact import redactor, text_redactor
 from transforms.settings import LIBRE_USO_MX, Settings
-from transforms.store import Store, sha256
+from transforms.store import Store, quiet_connect, sha256
 
 __all__ = ["PackageFile", "compiled_digest", "publish", "year_of"]
 log = logging.getLogger(__name__)
@@ -142,7 +141,7 @@ def published_ocids(folder: Path) -> pa.Table | None:
     files = [str(p) for p in tables.parquet_files(folder / "parquet", "core_contracting_processes")]
     if not files:
         return None
-    with duckdb.connect() as con:
+    with quiet_connect() as con:
         return con.sql("SELECT DISTINCT ocid FROM read_parquet($files)", params={"files": files}).to_arrow_table()
 
 
@@ -163,7 +162,7 @@ def change_list(
     """
     if previous is None or before is None:
         return [(ocid, "added") for ocid in sorted(current.column("ocid").to_pylist())]
-    with duckdb.connect() as con:
+    with quiet_connect() as con:
         con.register("published_now", current)
         con.register("published_before", before)
         rows = con.execute(

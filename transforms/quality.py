@@ -36,6 +36,7 @@ import pyarrow.dataset as ds
 
 from transforms import tables as table_module
 from transforms.errors import ValidationFailed
+from transforms.store import quiet_connect
 
 SEVERITIES = ("blocking", "warning")
 SOURCES = ("great_expectations", "quality")
@@ -605,7 +606,7 @@ def run_checks(
     results: dict[str, CheckResult] = {}
     for scope, inputs in (("process", tables), ("dataset", snapshot if snapshot is not None else tables)):
         registerable = _registerable(inputs)
-        with duckdb.connect() as con:
+        with quiet_connect() as con:
             for name, data in registerable.items():
                 _register(con, name, data)
             for check in chosen:

@@ -44,18 +44,25 @@ PREVIOUS = "previous.parquet"  # beside compiled.parquet: the compiled releases 
 DUCKDB_MEMORY = "1GB"  # sorts and groups past this spill to disk
 
 
+def quiet_connect(database: str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB as every connection of the pipeline is opened: without the progress bar DuckDB draws on queries
+    past 2 s, which would fill a task's log."""
+    con = duckdb.connect(database, read_only=read_only)
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def connect(memory: str = DUCKDB_MEMORY) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB that spills to the system's temporary folder past ``memory``.
 
     Freed memory goes back to the system as queries end (DuckDB otherwise keeps it for later queries, and a step's
     resident memory only grows), and no progress bar is drawn on a task's log.
     """
-    con = duckdb.connect()
+    con = quiet_connect()
     con.execute("SET memory_limit = ?", [memory])
     con.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "semaforo-duckdb")])
     con.execute("SET allocator_background_threads = true")
     con.execute("SET allocator_flush_threshold = '32MB'")
-    con.execute("SET enable_progress_bar = false")
     return con
 
 
@@ -135,7 +142,7 @@ def sha256(path: Path) -> str:
 
 def _rows_of_ocids(files: list[str], ocids: list[str], query: str) -> list[tuple[Any, ...]]:
     """Run ``query`` over Parquet ``files`` (its one parameter), with the ocids to find as the table ``wanted``."""
-    with duckdb.connect() as con:
+    with quiet_connect() as con:
         con.register("wanted", pa.table({"ocid": pa.array(ocids, pa.string())}))
         return con.execute(query, [files]).fetchall()
 
@@ -431,7 +438,7 @@ class Store:
         files = [str(self.compiled_path(k)) for k in self.compiled_keys(up_to)]
         if not files:
             return 0
-        with duckdb.connect() as con:
+        with quiet_connect() as con:
             row = con.execute("SELECT count(DISTINCT ocid) FROM read_parquet(?)", [files]).fetchone()
         return int(row[0]) if row else 0
 
@@ -444,7 +451,7 @@ class Store:
         files = [str(self.compiled_path(k)) for k in self.compiled_keys(up_to)]
         if not files or not ocids:
             return
-        with duckdb.connect() as con:
+        with quiet_connect() as con:
             con.execute("SET memory_limit = '1GB'")
             con.register("wanted", pa.table({"ocid": ocids}))
             cursor = con.execute(

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from transforms import jsonio, resolution
 from transforms.intervals import Interval
 from transforms.ocds.mapping import EXTENSIONS
-from transforms.store import sha256
+from transforms.store import quiet_connect, sha256
 
 log = logging.getLogger(__name__)
 OCDS_VERSION = "1.1"
@@ -154,7 +154,7 @@ def flatten(compiled: Iterable[dict[str, Any]], *, interval: Interval | None = N
         coverage.add(release)
         for name, table_rows in process_rows(release).items():
             rows[name].extend(table_rows)
-    with duckdb.connect() as con:
+    with quiet_connect() as con:
         for name in process_tables():
             con.register(name, to_arrow(name, rows[name]))
         mapping = organization_map(con)
@@ -632,7 +632,7 @@ def _create_table(con: duckdb.DuckDBPyConnection, parquet_root: Path, table: str
 def build_duckdb(database: Path, parquet_root: Path, tables: Iterable[str]) -> None:
     """Create a DuckDB file holding every table (loaded from Parquet) with column comments."""
     database.unlink(missing_ok=True)
-    with duckdb.connect(str(database)) as con:
+    with quiet_connect(str(database)) as con:
         for table in tables:
             _create_table(con, parquet_root, table)
         con.execute("CHECKPOINT")
@@ -691,7 +691,7 @@ def _update_duckdb(
     gets those years deleted and loaded again; any other is loaded again whole.
     """
     done = {}
-    with duckdb.connect(str(database)) as con:
+    with quiet_connect(str(database)) as con:
         existing = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         for gone in sorted(existing - set(tables)):
             con.execute(f'DROP TABLE "{gone}"')

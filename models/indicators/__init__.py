@@ -498,12 +498,11 @@ def decide(con: Any, settings: IndicatorSettings | None = None, *, order: pa.Arr
 
 def run(compiled: Iterable[Any], settings: IndicatorSettings | None = None) -> Report:
     """Observe compiled releases and decide the selected indicators with Cardinal's global rules, in input order."""
-    import duckdb
-
     from models.indicators.observations import observe
+    from transforms.store import quiet_connect
 
     tables = observe(compiled)
-    with duckdb.connect() as con:
+    with quiet_connect() as con:
         for name, table in tables.items():
             con.register(name, table)
         return decide(con, settings, order=tables["obs_processes"].column("ocid"))

@@ -58,3 +58,25 @@ def test_rerunning_a_night_replaces_it(settings, stage_server) -> None:  # type:
     assert store.releases_digest(NIGHTS[0]) == sha256(store.releases_path(NIGHTS[0]))
     recorded = store.interval_end(NIGHTS[0])
     assert recorded == interval.end
+
+
+def test_no_duckdb_connection_draws_a_progress_bar_on_a_task_log() -> None:
+    """DuckDB draws a progress bar on queries past 2 s unless told not to: at a million processes that fills the
+    Airflow task logs. Every connection the pipeline opens is quiet (``store.quiet_connect``)."""
+    import re
+    from pathlib import Path
+
+    from transforms import store
+
+    root = Path(__file__).resolve().parents[2]
+    loud = []
+    for path in sorted([*(root / "transforms").rglob("*.py"), *(root / "models").rglob("*.py")]):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            opened = re.search(r"\bduckdb\.connect\(", line) and "print(" not in line
+            # store.quiet_connect, and a connection that switches the bar off itself right after opening.
+            if opened and not any("enable_progress_bar = false" in after for after in lines[number + 1 : number + 6]):
+                loud.append(f"{path.relative_to(root)}:{number + 1}")
+    assert loud == []
+    with store.connect() as con:
+        assert con.sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
