@@ -135,14 +135,14 @@ def measure_nights(
         _forget_night(history_root, key)
         on_history = {**env, "SEMAFORO_DATA_ROOT": str(history_root)}
         progress.pipeline(run.setdefault("on_history", {}), f"{label} on_history", on_history, night)
-        if index == 0:
-            # The same night's publication as a cut night, which rewrites the yearly and flat files the night
-            # touched (one night in SEMAFORO_PUBLICATION_REFRESH_DAYS is one).
-            cut = {**on_history, "SEMAFORO_PUBLICATION_REFRESH_DAYS": "0"}
-            progress.step(run.setdefault("cut_night", {}), f"{label} cut_night", "publish", cut, night)
         shutil.rmtree(empty_root, ignore_errors=True)
         on_empty = {**env, "SEMAFORO_DATA_ROOT": str(empty_root)}
         progress.pipeline(run.setdefault("on_empty", {}), f"{label} on_empty", on_empty, night)
+        if index == 0:
+            # The same night's publication as a cut night, which rewrites the yearly and flat files the night
+            # touched (one night in SEMAFORO_PUBLICATION_REFRESH_DAYS is one), on the history as the pair left it.
+            cut = {**on_history, "SEMAFORO_PUBLICATION_REFRESH_DAYS": "0"}
+            progress.step(run.setdefault("cut_night", {}), f"{label} cut_night", "publish", cut, night)
     return recorded[:runs]
 
 

@@ -34,7 +34,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -426,10 +426,8 @@ def _spill(staging: Path, part: str) -> Path:
 def _publish_results(
     staging: Path, warehouse: Path, previous: Previous, catalog: Catalog, hashes: dict[str, str]
 ) -> dict[str, int]:
-    """Link the DuckDB file and the Parquet files; write the schemas and one CSV per result table; return the
+    """Link the Parquet files; write the schemas and one CSV per result table of the staged DuckDB file; return the
     tables' row counts."""
-    link_or_copy(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
-    linked_hash(staging, "semaforo.duckdb", previous, hashes)
     with flat.connect(staging / "semaforo.duckdb", _spill(staging, "results")) as con:
         table_list = flat.list_tables(con)
         rows = {t.name: flat.count(con, t) for t in table_list}
@@ -567,16 +565,20 @@ def _publish_documents(
 
 def _publish_lookup(
     staging: Path,
-    warehouse: Path,
     record_files: pa.Table | None,
     previous: Previous,
     catalog: Catalog,
     hashes: dict[str, str],
 ) -> int:
-    """Write the page's OCID look-up index (``lookup/<n>.json``) from the warehouse's DuckDB file; return the number
-    of shards."""
+    """Write the page's OCID look-up index (``lookup/<n>.json``) from the staged DuckDB file; return the number of
+    shards."""
     names = {code: indicator.name for code, indicator in _indicators().items()}
-    with flat.connect(warehouse / "semaforo.duckdb", _spill(staging, "lookup")) as con:
+    # Opened under a path of its own: DuckDB shares one database (and its spill folder) between connections to
+    # one path, and the tables' thread has the staged path open.
+    own = _spill(staging, "lookup") / "semaforo.duckdb"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    link_or_copy(staging / "semaforo.duckdb", own)
+    with flat.connect(own, own.parent / "spill") as con:
         shards, shard_files = site.write_lookup(staging, con, record_files, names)
     for name in shard_files:
         settle(staging, name, previous, hashes)
@@ -709,18 +711,29 @@ def publish(
         # and checksums of its own, merged in the order of a night that writes one after the other. A cut night
         # writes its flat files with the tables; a night between cuts links its cut's once the OCDS files have
         # checked that cut (or writes them, when they found the cut's history changed).
+        # Both threads read the DuckDB file staged here, the one this publication holds.
+        link_or_copy(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
+        linked_hash(staging, "semaforo.duckdb", previous, hashes)
         cut_night = ocds_files.base is None
         parts: dict[str, tuple[Catalog, dict[str, str]]] = {"tables": ({}, {}), "lookup": ({}, {})}
-        with ThreadPoolExecutor(2) as pool:
-            table_part = pool.submit(
-                _publish_tables, staging, warehouse, previous, excel_rows, *parts["tables"], cut_night
-            )
-            ocds = _publish_ocds(ocds_files, interval, catalog)
-            lookup_part = pool.submit(
-                _publish_lookup, staging, warehouse, ocds.record_files, previous, *parts["lookup"]
-            )
-            changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
-        rows, shards = table_part.result(), lookup_part.result()  # the pool's exit waited for both
+        threads: list[Future[Any]] = []
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                threads.append(
+                    pool.submit(_publish_tables, staging, warehouse, previous, excel_rows, *parts["tables"], cut_night)
+                )
+                ocds = _publish_ocds(ocds_files, interval, catalog)
+                if threads[0].done():
+                    threads[0].result()  # the tables failed already: stop before the rest
+                threads.append(pool.submit(_publish_lookup, staging, ocds.record_files, previous, *parts["lookup"]))
+                changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
+        except BaseException as exc:
+            # The error raised is this one; a thread's own failure beside it is logged, not lost.
+            for thread in threads:
+                if thread.exception() not in (None, exc):
+                    log.error("publish %s: a part written beside failed too", key, exc_info=thread.exception())
+            raise
+        rows, shards = threads[0].result(), threads[1].result()  # the pool's exit waited for both
         _merge(parts["tables"], catalog, hashes)
         if not cut_night:
             _publish_flat(staging, previous, excel_rows, catalog, hashes, ocds.base)

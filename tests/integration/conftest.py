@@ -60,7 +60,7 @@ class _OneAfterTheOther:
 
 @pytest.fixture
 def one_after_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make publish write what it writes in a thread before going on (its order without threads)."""
+    """Make publish write each part it gives a thread at once, before going on: no two parts at the same time."""
     from transforms import publish
 
     monkeypatch.setattr(publish, "ThreadPoolExecutor", _OneAfterTheOther)

@@ -215,6 +215,7 @@ def test_a_failure_writing_the_flat_files_publishes_nothing(  # type: ignore[no-
     from transforms import flat
 
     def broken(*args: Any, **kwargs: Any) -> Any:
+        kwargs["spill"].mkdir(parents=True)  # as DuckDB makes it when it spills
         raise OSError("disk full")
 
     monkeypatch.setattr(flat, "export", broken)

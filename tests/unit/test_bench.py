@@ -90,8 +90,9 @@ def test_an_unfinished_run_of_the_nights_is_measured_again_from_its_start(
 
     def run_step(step: str, env: dict[str, str], date: object, until: object = None) -> dict[str, float]:
         root = Path(env["SEMAFORO_DATA_ROOT"])
-        # Whether the night's outputs of an earlier run were there when its first step started.
-        calls.append((root.name, step, env.get("SEMAFORO_PUBLICATION_REFRESH_DAYS"), outputs.exists()))
+        # Whether the night's outputs of an earlier run were in that root when this step started.
+        there = (root / "warehouse" / night.isoformat()).exists()
+        calls.append((root.name, step, env.get("SEMAFORO_PUBLICATION_REFRESH_DAYS"), there))
         (root / "warehouse" / night.isoformat()).mkdir(parents=True, exist_ok=True)
         return {"seconds": 2.0, "peak_mib": 5.0}
 
@@ -99,6 +100,7 @@ def test_an_unfinished_run_of_the_nights_is_measured_again_from_its_start(
     progress = pipeline.Progress(recorded, resume=True, rerun_from=None)
     progress.phases["nights"].append({"on_history": {"extract": {"seconds": 9.0, "peak_mib": 1.0}}})  # cut short
     outputs.mkdir(parents=True)  # what the run cut short left
+    (empty_root / "warehouse" / night.isoformat()).mkdir(parents=True)  # and the first run's empty night
     runs = pipeline.measure_nights(progress, 3, {}, history_root, empty_root, night)
 
     assert len(runs) == 3 and runs[0]["on_history"]["extract"]["seconds"] == 1.0  # the first run is kept
@@ -107,7 +109,8 @@ def test_an_unfinished_run_of_the_nights_is_measured_again_from_its_start(
         *[("empty", step) for step in STEPS],
     ] * 2  # the second run whole, then the third, each pair back to back; the cut night only in the first
     assert all(days is None for _, _, days, _ in calls)
-    assert [there for root, step, _, there in calls if (root, step) == ("history", STEPS[0])] == [False, False]
+    # Each night starts from the history alone, or from an empty root.
+    assert [there for _, step, _, there in calls if step == STEPS[0]] == [False] * 4
     assert jsonio.read_json(recorded)["nights"] == runs
 
 
@@ -128,7 +131,7 @@ def test_the_first_run_measures_the_cut_night_after_the_night_on_history(
     runs = pipeline.measure_nights(progress, 1, {}, tmp_path / "history", tmp_path / "empty", pipeline.END)
     assert calls == [
         *[("history", step, None) for step in STEPS],
-        ("history", "publish", "0"),
         *[("empty", step, None) for step in STEPS],
+        ("history", "publish", "0"),
     ]
     assert pipeline.nightly(runs)["cut_night_publish"] == {"seconds": 1.0, "peak_mib": 1.0}
