@@ -3,8 +3,8 @@ scaling, and what a nightly run costs on top of an empty history versus on top o
 
 Each step runs as its own ``semaforo run STEP`` process (so its peak resident memory can be read), first over the
 whole simulated history as one interval (a full rebuild), then for one more night on top of it (a night between
-publication cuts), then that night's publish again as a cut night, then the same night in an empty data root. The
-week average counts six nights between cuts and one cut night.
+publication cuts), then the same night in an empty data root, then the first night's publish again as a cut night.
+The week average counts six nights between cuts and one cut night.
 
 The two nights are measured ``night_runs`` times (three by default), each time one on the history and then the same on
 an empty root, so that both see about the same load on the machine: one night costs tens of seconds, and on a shared
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from transforms import jsonio
@@ -146,17 +147,11 @@ def measure_nights(
     return recorded[:runs]
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _median_steps(phases: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Each step's median seconds over the runs, and its largest peak memory."""
     return {
         step: {
-            "seconds": round(_median([phase[step]["seconds"] for phase in phases]), 2),
+            "seconds": round(median(phase[step]["seconds"] for phase in phases), 2),
             "peak_mib": max(phase[step]["peak_mib"] for phase in phases),
         }
         for step in STEPS
@@ -171,18 +166,19 @@ def nightly(runs: list[dict[str, Any]]) -> dict[str, Any]:
     on_history, on_empty = _median_steps([r["on_history"] for r in runs]), _median_steps([r["on_empty"] for r in runs])
     cut = runs[0]["cut_night"]["publish"]
     # A week of nights: six between cuts and one cut night, whose publish costs more.
-    week = _median(history) + (cut["seconds"] - on_history["publish"]["seconds"]) / WEEK
+    week = median(history) + (cut["seconds"] - on_history["publish"]["seconds"]) / WEEK
+    empty_night = median(empty)
     return {
         "runs": len(runs),
         "on_history": on_history,
         "on_empty": on_empty,
-        "on_history_seconds": round(_median(history), 2),
-        "on_empty_seconds": round(_median(empty), 2),
-        "ratio": round(_median(ratios), 2) if ratios else None,
+        "on_history_seconds": round(median(history), 2),
+        "on_empty_seconds": round(empty_night, 2),
+        "ratio": round(median(ratios), 2) if ratios else None,
         "ratios": [round(r, 2) for r in ratios],
         "cut_night_publish": cut,
         "week_average_seconds": round(week, 2),
-        "week_average_ratio": round(week / _median(empty), 2) if _median(empty) else None,
+        "week_average_ratio": round(week / empty_night, 2) if empty_night else None,
     }
 
 
