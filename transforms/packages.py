@@ -484,6 +484,7 @@ class Packages:
         clean: Callable[[bytes], bytes],
         limit: int,
         hashes: dict[str, str],
+        spill: Path,
         max_bytes: int = MAX_FILE_BYTES,
         package_size: int = PACKAGE_SIZE,
         build: str | None = None,
@@ -492,6 +493,7 @@ class Packages:
         self.staging, self.store, self.interval, self.previous = staging, store, interval, previous
         self.index = staging.parent / INDEX
         self.meta, self.clean, self.hashes = meta, clean, hashes
+        self.spill = spill  # DuckDB's spill folder, removed when the files are written
         self.options = {"limit": limit, "max_bytes": max_bytes, "package_size": package_size}
         self.limit, self.max_bytes = limit, max_bytes
         # Files are reused only from a publication whose package metadata was made of the same (``build``).
@@ -517,10 +519,8 @@ class Packages:
         result = OcdsResult()
         files = [str(self.store.releases_path(k)) for k in self.keys]
         compiled = [str(self.store.compiled_path(k)) for k in self.store.compiled_keys(self.interval.key)]
-        # Its own spill folder: the flat files may be written beside (transforms.publish), spilling in theirs.
-        tmp = self.staging.parent / f"{self.staging.name}.packages-tmp"
         try:
-            with self._connect(tmp) as con:
+            with self._connect(self.spill) as con:
                 if files:
                     self._plan(con, files, compiled, result)
                 else:  # nothing stored yet: empty full files only
@@ -529,7 +529,7 @@ class Packages:
                         {"ocid": pa.array([], pa.string()), "record_file": pa.array([], pa.string())}
                     )
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(self.spill, ignore_errors=True)
         if result.cut == self.interval.key:  # between cuts, the full files are the cut's too
             yearly = sorted(result.files, key=lambda f: (f.kind, f.cut, f.part))
             for kind in KINDS:

@@ -365,6 +365,7 @@ def _packages(
         clean=text_redactor(settings.publication_personal_data),
         limit=limit,
         hashes=hashes,
+        spill=_spill(staging, "packages"),
         build=build,
         refresh_days=settings.publication_refresh_days,
     )
@@ -707,25 +708,25 @@ def publish(
         ocds_files = _packages(settings, staging, store, interval, previous, limit, build, hashes)
         clean = redactor(settings.publication_personal_data)
         # The tables are written in a thread beside the OCDS files, and the page's look-up index in another once
-        # those are written, beside the change list (zlib and DuckDB run without the GIL). Each part has a catalogue
-        # and checksums of its own, merged in the order of a night that writes one after the other. A cut night
-        # writes its flat files with the tables; a night between cuts links its cut's once the OCDS files have
-        # checked that cut (or writes them, when they found the cut's history changed).
-        # Both threads read the DuckDB file staged here, the one this publication holds.
+        # those are written, beside the change list (zlib and DuckDB run without the GIL). Both read the DuckDB file
+        # staged here. Each part has a catalogue and checksums of its own, merged in the order of a night that writes
+        # one after the other. A cut night writes its flat files with the tables; a night between cuts links its
+        # cut's once the OCDS files have checked that cut (or writes them, when they found its history changed).
         link_or_copy(warehouse / "semaforo.duckdb", staging / "semaforo.duckdb")
         linked_hash(staging, "semaforo.duckdb", previous, hashes)
         cut_night = ocds_files.base is None
-        parts: dict[str, tuple[Catalog, dict[str, str]]] = {"tables": ({}, {}), "lookup": ({}, {})}
+        table_part: tuple[Catalog, dict[str, str]] = ({}, {})
+        lookup_part: tuple[Catalog, dict[str, str]] = ({}, {})
         threads: list[Future[Any]] = []
         try:
             with ThreadPoolExecutor(2) as pool:
                 threads.append(
-                    pool.submit(_publish_tables, staging, warehouse, previous, excel_rows, *parts["tables"], cut_night)
+                    pool.submit(_publish_tables, staging, warehouse, previous, excel_rows, *table_part, cut_night)
                 )
                 ocds = _publish_ocds(ocds_files, interval, catalog)
                 if threads[0].done():
                     threads[0].result()  # the tables failed already: stop before the rest
-                threads.append(pool.submit(_publish_lookup, staging, ocds.record_files, previous, *parts["lookup"]))
+                threads.append(pool.submit(_publish_lookup, staging, ocds.record_files, previous, *lookup_part))
                 changed = _publish_changes(staging, store, key, previous, ocds, clean, catalog)
         except BaseException as exc:
             # The error raised is this one; a thread's own failure beside it is logged, not lost.
@@ -734,11 +735,11 @@ def publish(
                     log.error("publish %s: a part written beside failed too", key, exc_info=thread.exception())
             raise
         rows, shards = threads[0].result(), threads[1].result()  # the pool's exit waited for both
-        _merge(parts["tables"], catalog, hashes)
+        _merge(table_part, catalog, hashes)
         if not cut_night:
             _publish_flat(staging, previous, excel_rows, catalog, hashes, ocds.base)
         _publish_documents(staging, warehouse, previous, catalog, hashes)
-        _merge(parts["lookup"], catalog, hashes)
+        _merge(lookup_part, catalog, hashes)
         facts = {"ocds": ocds, "rows": rows, "changes": changed, "published": published, "limit": limit}
         _publish_page(settings, staging, interval, {**facts, "shards": shards}, catalog, hashes)
         descriptor = package_descriptor(settings, key, published)
