@@ -41,7 +41,7 @@ class _OneAfterTheOther:
     """An executor running each submitted call at once, before the caller goes on."""
 
     def __init__(self, workers: int) -> None:
-        self.workers = workers
+        pass
 
     def __enter__(self) -> _OneAfterTheOther:
         return self

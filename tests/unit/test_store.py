@@ -78,5 +78,6 @@ def test_no_duckdb_connection_draws_a_progress_bar_on_a_task_log() -> None:
             if opened and not any("enable_progress_bar = false" in after for after in lines[number + 1 : number + 6]):
                 loud.append(f"{path.relative_to(root)}:{number + 1}")
     assert loud == []
-    with store.connect() as con:
-        assert con.sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
+    for con in (store.quiet_connect(), store.connect()):
+        with con:
+            assert con.sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
